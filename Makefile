@@ -1,0 +1,24 @@
+# The two quick-start commands: `make demo` (distil a sampler, print the comparison) and `make test`.
+# Both create the virtual environment at .venv; torch is installed first, pinned, so no CUDA build is pulled.
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH := torch==2.13.0
+
+.PHONY: demo test lint
+
+$(BIN)/.installed: setup.py
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/python examples/sample_countdown.py
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/python -m pytest

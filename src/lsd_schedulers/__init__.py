@@ -1,0 +1,9 @@
+"""Learned few-step samplers for discrete diffusion models, as diffusers schedulers."""
+
+from .noise_schedules import NoiseSchedule
+from .scheduling_lsd import LSDDiscreteScheduler, LSDSchedulerOutput
+from .scheduling_lsd_plus import LSDPlusScheduler
+
+__version__ = "0.1.0"
+
+__all__ = ["LSDDiscreteScheduler", "LSDPlusScheduler", "LSDSchedulerOutput", "NoiseSchedule"]

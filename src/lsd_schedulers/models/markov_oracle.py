@@ -1,0 +1,276 @@
+"""An exact denoiser for data drawn from a first-order Markov chain, and the "countdown" chain.
+
+The clean sequence x_0 is the hidden state sequence of an HMM whose emission at position j is the forward process
+q(x_t^j | x_0^j). Forward-backward then gives the exact posterior p(x_0^i | x_t) at every position i, which is what a
+perfectly trained denoiser would predict. All recursions run in float64 with per-step normalisation.
+"""
+
+import torch
+
+from ..noise_schedules import NoiseSchedule
+
+FORWARD_PROCESSES = ("absorbing", "uniform")
+
+
+def check_markov_chain(initial: torch.Tensor, transition: torch.Tensor, atol: float = 1e-6) -> None:
+    """Raise a `TypeError` or `ValueError` unless `initial` [V] and `transition` [V, V] form a valid Markov chain.
+
+    Args:
+        initial (`torch.Tensor`): distribution of the first state, shape [V].
+        transition (`torch.Tensor`): row-stochastic matrix, `transition[a, b] = p(next = b | current = a)`.
+        atol (`float`, defaults to 1e-6): tolerance on the sums to 1.
+    """
+    if not isinstance(initial, torch.Tensor) or not isinstance(transition, torch.Tensor):
+        raise TypeError("initial and transition must be torch tensors.")
+    if initial.dim() != 1 or initial.numel() == 0:
+        raise ValueError(f"initial must have shape [V] with V >= 1, got shape {tuple(initial.shape)}.")
+    num_states = initial.shape[0]
+    if transition.shape != (num_states, num_states):
+        raise ValueError(
+            f"transition must have shape [V, V] = [{num_states}, {num_states}], got shape {tuple(transition.shape)}."
+        )
+    for name, tensor in (("initial", initial), ("transition", transition)):
+        if tensor.is_complex() or not tensor.is_floating_point():
+            raise ValueError(f"{name} must be a real floating point tensor, got dtype {tensor.dtype}.")
+        if not torch.isfinite(tensor).all():
+            raise ValueError(f"{name} must be finite.")
+        if (tensor < 0).any():
+            raise ValueError(f"{name} must be non-negative.")
+    initial_sum = initial.double().sum()
+    if (initial_sum - 1).abs() > atol:
+        raise ValueError(f"initial must sum to 1 (within {atol}), got {initial_sum.item()}.")
+    row_error = (transition.double().sum(dim=1) - 1).abs()
+    if (row_error > atol).any():
+        bad_row = int(row_error.argmax())
+        raise ValueError(
+            f"transition rows must sum to 1 (within {atol}); row {bad_row} sums to "
+            f"{transition[bad_row].double().sum().item()}."
+        )
+
+
+def floored_transition(transition: torch.Tensor, floor: float) -> torch.Tensor:
+    """Mix a transition matrix with the uniform one so that no transition has probability zero (when floor > 0).
+
+    Args:
+        transition (`torch.Tensor`): row-stochastic matrix [V, V].
+        floor (`float`): weight of the uniform matrix, in [0, 1].
+    """
+    # T_used = (1 - floor) T + floor / V
+    return (1 - floor) * transition + floor / transition.shape[-1]
+
+
+def absorbing_emission(sample: torch.Tensor, num_states: int) -> torch.Tensor:
+    """Emission q(x_t^j | x_0^j = y) up to a constant factor, for absorbing noise, shape [B, L, V] float64.
+
+    Args:
+        sample (`torch.LongTensor`): noisy ids [B, L] in [0, V]; id V is the mask token.
+        num_states (`int`): V.
+    """
+    # e(y) = 1 if x_t == MASK else [y == x_t]   (the factors alpha and 1 - alpha are constant in y and cancel)
+    emission = torch.nn.functional.one_hot(sample, num_states + 1)[..., :num_states].double()
+    return emission.masked_fill(sample.unsqueeze(-1) == num_states, 1.0)
+
+
+def uniform_emission(sample: torch.Tensor, alpha: torch.Tensor, num_states: int) -> torch.Tensor:
+    """Emission q(x_t^j | x_0^j = y) for uniform noise, shape [B, L, V] float64.
+
+    Args:
+        sample (`torch.LongTensor`): noisy ids [B, L] in [0, V).
+        alpha (`torch.Tensor`): probability that a token is still clean, shape [B] float64.
+        num_states (`int`): V.
+    """
+    # e(y) = alpha [y == x_t] + (1 - alpha) / V
+    alpha = alpha.view(-1, 1, 1)
+    one_hot = torch.nn.functional.one_hot(sample, num_states).double()
+    return alpha * one_hot + (1 - alpha) / num_states
+
+
+def normalize_rows(weights: torch.Tensor) -> torch.Tensor:
+    """Divide by the sum over the last dimension (0 / 0 gives NaN: a context of probability zero).
+
+    Args:
+        weights (`torch.Tensor`): non-negative weights [..., V].
+    """
+    # w / sum_y w(y)
+    return weights / weights.sum(dim=-1, keepdim=True)
+
+
+def markov_chain_posteriors(initial: torch.Tensor, transition: torch.Tensor, emission: torch.Tensor) -> torch.Tensor:
+    """Posterior marginals p(x_0^i | x_t) of an HMM by forward-backward with per-step normalisation.
+
+    Args:
+        initial (`torch.Tensor`): distribution of x_0^0, shape [V] float64.
+        transition (`torch.Tensor`): row-stochastic matrix [V, V] float64.
+        emission (`torch.Tensor`): q(x_t^j | x_0^j = y) up to a factor per position, shape [B, L, V] float64.
+
+    Returns:
+        `torch.Tensor`: posteriors [B, L, V] float64, each row summing to 1 (NaN rows where p(x_t) = 0).
+    """
+    length, num_states = emission.shape[1:]
+    forward_messages = torch.empty_like(emission)
+    backward_messages = torch.empty_like(emission)
+    # a_0(y) ∝ pi(y) e_0(y)
+    forward_messages[:, 0] = normalize_rows(initial * emission[:, 0])
+    for j in range(1, length):
+        # a_j(y) ∝ sum_z a_{j-1}(z) T(z, y) e_j(y)
+        forward_messages[:, j] = normalize_rows(torch.matmul(forward_messages[:, j - 1], transition) * emission[:, j])
+    backward_messages[:, length - 1] = 1.0 / num_states
+    for j in range(length - 2, -1, -1):
+        # b_j(z) ∝ sum_y T(z, y) e_{j+1}(y) b_{j+1}(y)
+        backward_messages[:, j] = normalize_rows(
+            torch.matmul(emission[:, j + 1] * backward_messages[:, j + 1], transition.T)
+        )
+    # p(x_0^j = y | x_t) ∝ a_j(y) b_j(y)
+    return normalize_rows(forward_messages * backward_messages)
+
+
+class MarkovChainOracle(torch.nn.Module):
+    """Exact denoiser p(x_0^i | x_t) for data drawn from a first-order Markov chain.
+
+    Contexts that the chain gives probability zero (which a sampler can reach after an error) get a defined answer
+    because the denoiser uses the floored transition matrix (1 - floor) T + floor / V. With `floor=0` such a context
+    gives NaN logits at every position of that sequence.
+
+    Args:
+        initial (`torch.Tensor`): distribution of the first token, shape [V].
+        transition (`torch.Tensor`): row-stochastic matrix [V, V], `transition[a, b] = p(next = b | current = a)`.
+        forward_process (`str`, defaults to `"absorbing"`): `"absorbing"` (token V is the mask) or `"uniform"`.
+        noise_schedule (`NoiseSchedule`, *optional*): gives alpha(t) for uniform noise; defaults to
+            `NoiseSchedule()`. Absorbing noise does not need it (the posterior does not depend on t).
+        floor (`float`, defaults to 1e-4): weight of the uniform transition mixed into `transition`, in [0, 1].
+    """
+
+    def __init__(
+        self,
+        initial: torch.Tensor,
+        transition: torch.Tensor,
+        forward_process: str = "absorbing",
+        noise_schedule: NoiseSchedule | None = None,
+        floor: float = 1e-4,
+    ):
+        super().__init__()
+        check_markov_chain(initial, transition)
+        if forward_process not in FORWARD_PROCESSES:
+            raise ValueError(f"Unknown forward_process {forward_process!r}; expected one of {FORWARD_PROCESSES}.")
+        if not 0 <= floor <= 1:
+            raise ValueError(f"floor must lie in [0, 1], got {floor}.")
+        self.forward_process = forward_process
+        self.noise_schedule = noise_schedule if noise_schedule is not None else NoiseSchedule()
+        self.floor = floor
+        self.num_states = initial.shape[0]
+        self.mask_token_id = self.num_states if forward_process == "absorbing" else None
+        self.vocab_size = self.num_states + 1 if forward_process == "absorbing" else self.num_states
+        self.register_buffer("initial", initial.detach().to(torch.float64).clone())
+        self.register_buffer("transition", transition.detach().to(torch.float64).clone())
+        self.register_buffer("transition_used", floored_transition(self.transition, floor))
+
+    def _check_sample(self, sample: torch.Tensor) -> None:
+        if not isinstance(sample, torch.Tensor):
+            raise TypeError(f"sample must be a torch.LongTensor, got {type(sample).__name__}.")
+        if sample.dtype != torch.long:
+            raise ValueError(f"sample must have dtype torch.long, got {sample.dtype}.")
+        if sample.dim() != 2 or sample.shape[0] == 0 or sample.shape[1] == 0:
+            raise ValueError(f"sample must have shape [B, L] with B, L >= 1, got shape {tuple(sample.shape)}.")
+        if (sample < 0).any() or (sample >= self.vocab_size).any():
+            bad = sample[(sample < 0) | (sample >= self.vocab_size)][0].item()
+            raise ValueError(f"sample contains token id {bad} outside [0, vocab_size={self.vocab_size}).")
+
+    def _alpha(self, timestep: torch.Tensor | float | None, batch_size: int) -> torch.Tensor:
+        if timestep is None:
+            raise ValueError("timestep is required for uniform noise.")
+        timestep = torch.as_tensor(timestep, dtype=torch.float64, device=self.initial.device)
+        if timestep.dim() == 0:
+            timestep = timestep.expand(batch_size)
+        if timestep.shape != (batch_size,):
+            raise ValueError(
+                f"timestep must be a scalar or have shape [B] = [{batch_size}], got {tuple(timestep.shape)}."
+            )
+        if not ((timestep >= 0) & (timestep <= 1)).all():
+            raise ValueError("timestep must lie in [0, 1].")
+        return self.noise_schedule.alpha(timestep).to(self.initial.device)
+
+    def forward(self, sample: torch.LongTensor, timestep: torch.Tensor | float | None = None) -> torch.Tensor:
+        """Exact log-posteriors log p(x_0^i | x_t).
+
+        Args:
+            sample (`torch.LongTensor`): noisy ids x_t, shape [B, L], in [0, vocab_size).
+            timestep (`torch.Tensor` or `float`, *optional*): t as a scalar or shape [B]; required for uniform noise,
+                ignored for absorbing noise.
+
+        Returns:
+            `torch.Tensor`: float32 logits [B, L, vocab_size]; for absorbing noise the mask column is -inf.
+        """
+        self._check_sample(sample)
+        sample = sample.to(self.initial.device)
+        if self.forward_process == "absorbing":
+            emission = absorbing_emission(sample, self.num_states)
+        else:
+            emission = uniform_emission(sample, self._alpha(timestep, sample.shape[0]), self.num_states)
+        posteriors = markov_chain_posteriors(self.initial, self.transition_used, emission)
+        logits = posteriors.log().float()
+        if self.forward_process == "absorbing":
+            mask_column = logits.new_full((*logits.shape[:-1], 1), float("-inf"))
+            logits = torch.cat([logits, mask_column], dim=-1)
+        return logits
+
+
+def countdown_chain(num_states: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """The "countdown" chain: a token n > 0 is followed by n - 1; after 0 any of the V tokens follows uniformly.
+
+    Args:
+        num_states (`int`, defaults to 32): V.
+
+    Returns:
+        `tuple[torch.Tensor, torch.Tensor]`: the stationary distribution [V] (used as the initial distribution) and
+        the transition matrix [V, V], both float64.
+    """
+    if num_states < 1:
+        raise ValueError(f"num_states must be >= 1, got {num_states}.")
+    transition = torch.zeros(num_states, num_states, dtype=torch.float64)
+    # T(n, n - 1) = 1 for n >= 1
+    transition[torch.arange(1, num_states), torch.arange(num_states - 1)] = 1.0
+    # T(0, m) = 1 / V
+    transition[0] = 1.0 / num_states
+    # pi(n) ∝ V - n
+    initial = num_states - torch.arange(num_states, dtype=torch.float64)
+    return initial / initial.sum(), transition
+
+
+def sample_markov_chain(
+    initial: torch.Tensor,
+    transition: torch.Tensor,
+    batch_size: int,
+    length: int,
+    generator: torch.Generator | None = None,
+) -> torch.LongTensor:
+    """Exact ancestral samples of a Markov chain by inverse-CDF sampling with float64 uniforms.
+
+    Args:
+        initial (`torch.Tensor`): distribution of the first state, shape [V].
+        transition (`torch.Tensor`): row-stochastic matrix [V, V].
+        batch_size (`int`): number of sequences B.
+        length (`int`): sequence length L.
+        generator (`torch.Generator`, *optional*): source of the uniforms, for reproducible samples.
+
+    Returns:
+        `torch.LongTensor`: samples [B, L] in [0, V).
+    """
+    check_markov_chain(initial, transition)
+    if batch_size < 0 or length < 0:
+        raise ValueError(f"batch_size and length must be >= 0, got {batch_size} and {length}.")
+    device = initial.device
+    # F(y) = sum_{z <= y} p(z) / sum_z p(z), so that F(V - 1) = 1 exactly and a state of probability 0 is never drawn
+    initial_cdf = initial.double().cumsum(dim=0)
+    initial_cdf = initial_cdf / initial_cdf[-1]
+    transition_cdf = transition.double().cumsum(dim=1)
+    transition_cdf = transition_cdf / transition_cdf[:, -1:]
+    uniforms = torch.rand(length, batch_size, generator=generator, dtype=torch.float64, device=device)
+    samples = torch.empty(batch_size, length, dtype=torch.long, device=device)
+    if length == 0:
+        return samples
+    # x = min{y : F(y) > u}
+    samples[:, 0] = torch.searchsorted(initial_cdf, uniforms[0], right=True)
+    for j in range(1, length):
+        rows = transition_cdf[samples[:, j - 1]]
+        samples[:, j] = torch.searchsorted(rows, uniforms[j].unsqueeze(-1), right=True).squeeze(-1)
+    return samples

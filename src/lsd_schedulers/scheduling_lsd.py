@@ -1,0 +1,469 @@
+"""LSDDiscreteScheduler: the baseline few-step discrete diffusion sampler, with one learned coefficient per step."""
+
+import math
+from dataclasses import dataclass
+
+import torch
+from diffusers import ConfigMixin, SchedulerMixin
+from diffusers.configuration_utils import register_to_config
+from diffusers.utils import BaseOutput
+
+from .noise_schedules import NoiseSchedule
+from .transitions import (
+    FORWARD_PROCESSES,
+    PREDICTION_TYPES,
+    SOLVERS,
+    commit_jumps,
+    euler_absorbing_jumps,
+    euler_uniform_jumps,
+    log_score_from_x0,
+    sample_categorical,
+    scale_jumps_linear,
+    transition_from_jumps,
+    tweedie_absorbing_jumps,
+    tweedie_uniform_jumps,
+    uniform_noise,
+    x0_from_log_score,
+    x0_probabilities_from_logits,
+)
+
+TIMESTEP_SPACINGS = ("linear", "cosine", "power")
+COEFFICIENT_FORMS = ("linear", "power")
+SCHEDULER_CLASS_NAMES = ("LSDDiscreteScheduler", "LSDPlusScheduler")
+
+
+@dataclass
+class LSDSchedulerOutput(BaseOutput):
+    """Output of a scheduler step.
+
+    Args:
+        prev_sample (`torch.LongTensor` of shape `(batch_size, seq_len)`):
+            Token ids at the next (less noisy) time. After the last step it is the final sample.
+        pred_original_sample (`torch.LongTensor` of shape `(batch_size, seq_len)`):
+            The most likely clean tokens under the model at this step (for previews and callbacks).
+    """
+
+    prev_sample: torch.LongTensor
+    pred_original_sample: torch.LongTensor
+
+
+def linear_timesteps(num_steps: int) -> torch.Tensor:
+    # tau_k = 1 - k / M,  k = 0..M
+    return 1 - torch.arange(num_steps + 1, dtype=torch.float64) / num_steps
+
+
+def cosine_timesteps(num_steps: int) -> torch.Tensor:
+    # tau_k = cos(pi/2 k / M): few tokens revealed early, many late
+    times = torch.cos(0.5 * math.pi * torch.arange(num_steps + 1, dtype=torch.float64) / num_steps)
+    times[-1] = 0.0
+    return times
+
+
+def power_timesteps(num_steps: int, power: float) -> torch.Tensor:
+    # tau_k = (1 - k / M)^gamma
+    return linear_timesteps(num_steps) ** power
+
+
+def validate_time_schedule(times: torch.Tensor | list[float], num_steps: int | None = None) -> torch.Tensor:
+    """Check a full schedule 1 = tau_0 > tau_1 > ... > tau_M = 0 and return it as float64.
+
+    Args:
+        times (`torch.Tensor` or `list[float]`): the M + 1 times, endpoints included.
+        num_steps (`int`, *optional*): the expected M.
+    """
+    times = torch.as_tensor(times, dtype=torch.float64).flatten()
+    if times.numel() < 2:
+        raise ValueError(f"A time schedule needs at least 2 entries (1 and 0), got {times.numel()}.")
+    if num_steps is not None and times.numel() != num_steps + 1:
+        raise ValueError(
+            f"A schedule for {num_steps} steps needs {num_steps + 1} times (1, ..., 0), got {times.numel()}."
+        )
+    if not torch.isfinite(times).all():
+        raise ValueError(f"Time schedule contains non-finite values: {times.tolist()}.")
+    if times[0] != 1.0 or times[-1] != 0.0:
+        raise ValueError(
+            f"Time schedule must start at 1.0 and end at 0.0, got {times[0].item()} ... {times[-1].item()}."
+        )
+    if not (times[1:] < times[:-1]).all():
+        raise ValueError(f"Time schedule must be strictly decreasing, got {times.tolist()}.")
+    return times
+
+
+class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
+    """Few-step sampler for masked (absorbing) and uniform discrete diffusion models, with LSD coefficients.
+
+    With `coefficients=None` (or all ones) this is the baseline sampler: Euler (tau-leaping) or Tweedie (analytic,
+    MDLM's ancestral step). Learned Sampler Distillation (LSD, arXiv 2509.19962) adds one coefficient Phi_k per step
+    that rescales the model's concrete score in that step. The model is called once per timestep: NFE equals
+    `num_inference_steps`, and the last step commits a sample from p(x_0 | x_t), leaving no MASK.
+
+    Timesteps are floats in (0, 1], decreasing; 1 is pure noise and the final step ends at 0.
+
+    Args:
+        vocab_size (`int`):
+            Number of token ids the model reads and scores, the mask id included for absorbing models.
+        mask_token_id (`int`, *optional*):
+            Id of the MASK token (absorbing only). Defaults to `vocab_size - 1`, as MDLM does. Must be None for
+            uniform noise.
+        forward_process (`str`, defaults to `"absorbing"`): `"absorbing"` (masked) or `"uniform"`.
+        noise_schedule (`str`, defaults to `"loglinear"`): `"loglinear"`, `"cosine"` or `"geometric"`.
+        noise_eps (`float`, defaults to 1e-3): alpha(1) of the loglinear and cosine schedules.
+        sigma_min (`float`, defaults to 1e-4): sigma_bar(0) of the geometric schedule.
+        sigma_max (`float`, defaults to 20.0): sigma_bar(1) of the geometric schedule.
+        prediction_type (`str`, defaults to `"x0_logits"`):
+            `"x0_logits"` (logits of p(x_0 | x_t): MDLM, LLaDA, aMUSEd) or `"log_score"` (SEDD's log concrete score).
+        solver (`str`, defaults to `"tweedie"`): `"tweedie"` (analytic posterior) or `"euler"` (tau-leaping).
+        timestep_spacing (`str`, defaults to `"linear"`):
+            Times of the baseline grid: `"linear"` tau_k = 1 - k/M, `"cosine"` tau_k = cos(pi/2 k/M), or `"power"`
+            tau_k = (1 - k/M)^timestep_power.
+        timestep_power (`float`, defaults to 1.0): the exponent of the `"power"` spacing.
+        num_inference_steps (`int`, *optional*):
+            The number of steps the learned values are for. Taken from `coefficients` when not given.
+        coefficients (`list[float]`, *optional*):
+            One positive learned coefficient per step. None is the baseline sampler (all ones).
+        coefficient_form (`str`, defaults to `"linear"`):
+            `"linear"` (paper Eq. 5): jump probabilities scaled by Phi_k; for absorbing noise only the unmasking
+            rate changes. `"power"` (authors' code): the score raised to Phi_k, which also sharpens the token
+            distribution (temperature 1 / Phi_k) and so can trade diversity for quality.
+    """
+
+    _compatibles = list(SCHEDULER_CLASS_NAMES)
+    order = 1
+
+    @register_to_config
+    def __init__(
+        self,
+        vocab_size: int,
+        mask_token_id: int | None = None,
+        forward_process: str = "absorbing",
+        noise_schedule: str = "loglinear",
+        noise_eps: float = 1e-3,
+        sigma_min: float = 1e-4,
+        sigma_max: float = 20.0,
+        prediction_type: str = "x0_logits",
+        solver: str = "tweedie",
+        timestep_spacing: str = "linear",
+        timestep_power: float = 1.0,
+        num_inference_steps: int | None = None,
+        coefficients: list[float] | None = None,
+        coefficient_form: str = "linear",
+    ):
+        self._check_config()
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Configuration
+    # ------------------------------------------------------------------------------------------------------------
+
+    def _check_config(self) -> None:
+        """Validate the config, fill in derived defaults, and set up the sampling state."""
+        config = self.config
+        if not isinstance(config.vocab_size, int) or config.vocab_size < 2:
+            raise ValueError(f"vocab_size must be an integer >= 2, got {config.vocab_size!r}.")
+        _check_choice("forward_process", config.forward_process, FORWARD_PROCESSES)
+        _check_choice("prediction_type", config.prediction_type, PREDICTION_TYPES)
+        _check_choice("solver", config.solver, SOLVERS)
+        _check_choice("timestep_spacing", config.timestep_spacing, TIMESTEP_SPACINGS)
+        _check_choice("coefficient_form", config.coefficient_form, COEFFICIENT_FORMS)
+        if config.forward_process == "absorbing":
+            mask_token_id = config.vocab_size - 1 if config.mask_token_id is None else config.mask_token_id
+            if not isinstance(mask_token_id, int) or not 0 <= mask_token_id < config.vocab_size:
+                raise ValueError(
+                    f"mask_token_id {mask_token_id!r} is outside the vocabulary [0, {config.vocab_size}); "
+                    "the model must score the mask id (its column gets probability 0)."
+                )
+            self._register_derived(mask_token_id=mask_token_id)
+        elif config.mask_token_id is not None:
+            raise ValueError(f"Uniform noise has no MASK token, but mask_token_id={config.mask_token_id} was given.")
+        if not config.timestep_power > 0:
+            raise ValueError(f"timestep_power must be positive, got {config.timestep_power}.")
+        self.noise = NoiseSchedule(config.noise_schedule, config.noise_eps, config.sigma_min, config.sigma_max)
+
+        num_steps = config.num_inference_steps
+        if num_steps is not None and (not isinstance(num_steps, int) or num_steps < 1):
+            raise ValueError(f"num_inference_steps must be a positive integer, got {num_steps!r}.")
+        if config.coefficients is not None:
+            coefficients = _as_float_list("coefficients", config.coefficients)
+            if num_steps is None:
+                num_steps = len(coefficients)
+                self._register_derived(num_inference_steps=num_steps)
+            if len(coefficients) != num_steps:
+                raise ValueError(
+                    f"Got {len(coefficients)} coefficients for num_inference_steps={num_steps}; "
+                    "there must be exactly one coefficient per step."
+                )
+            if not all(math.isfinite(c) and c > 0 for c in coefficients):
+                raise ValueError(f"Coefficients must be finite and positive, got {coefficients}.")
+
+        self.num_inference_steps: int | None = None
+        self.timesteps: torch.Tensor | None = None
+        self.schedule: torch.Tensor | None = None
+        self.step_coefficients: torch.Tensor | None = None
+
+    def _register_derived(self, **values) -> None:
+        """Store values derived from other fields so that the saved config states them explicitly."""
+        defaults = [k for k in self.config.get("_use_default_values", []) if k not in values]
+        self.register_to_config(**values, _use_default_values=defaults)
+
+    @classmethod
+    def from_config(cls, config=None, return_unused_kwargs=False, **kwargs):
+        """Instantiate from a config dict, refusing configs written for schedulers other than the LSD family."""
+        if isinstance(config, dict) or hasattr(config, "get"):
+            class_name = config.get("_class_name", cls.__name__)
+            if class_name not in SCHEDULER_CLASS_NAMES:
+                raise ValueError(
+                    f"This config was written for {class_name!r}, not for an LSD scheduler "
+                    f"({', '.join(SCHEDULER_CLASS_NAMES)}); refusing to guess its fields."
+                )
+        return super().from_config(config, return_unused_kwargs=return_unused_kwargs, **kwargs)
+
+    @property
+    def is_absorbing(self) -> bool:
+        return self.config.forward_process == "absorbing"
+
+    def default_time_schedule(self, num_steps: int) -> torch.Tensor:
+        """The M + 1 times 1 = tau_0 > ... > tau_M = 0 used when no custom timesteps are given."""
+        spacing = self.config.timestep_spacing
+        if spacing == "cosine":
+            return cosine_timesteps(num_steps)
+        if spacing == "power":
+            return power_timesteps(num_steps, self.config.timestep_power)
+        return linear_timesteps(num_steps)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # diffusers scheduler API
+    # ------------------------------------------------------------------------------------------------------------
+
+    def set_timesteps(
+        self,
+        num_inference_steps: int | None = None,
+        device: str | torch.device | None = None,
+        timesteps: list[float] | None = None,
+    ) -> None:
+        """Set the times at which the model is called.
+
+        Args:
+            num_inference_steps (`int`, *optional*):
+                Number of model calls M. Defaults to the config's `num_inference_steps` (the count the learned
+                values are for). With learned coefficients it must equal that count.
+            device (`str` or `torch.device`, *optional*): where `timesteps` lives.
+            timesteps (`list[float]`, *optional*):
+                Custom decreasing times in (0, 1] for the model calls, starting at 1; a final 0 is appended if absent.
+        """
+        if timesteps is not None:
+            times = torch.as_tensor(timesteps, dtype=torch.float64).flatten()
+            if times.numel() == 0 or times[-1] != 0:
+                times = torch.cat([times, torch.zeros(1, dtype=torch.float64)])
+            if num_inference_steps is not None and num_inference_steps != times.numel() - 1:
+                raise ValueError(
+                    f"num_inference_steps={num_inference_steps} disagrees with {times.numel() - 1} custom timesteps."
+                )
+            times = validate_time_schedule(times)
+            num_steps = times.numel() - 1
+        else:
+            num_steps = num_inference_steps if num_inference_steps is not None else self.config.num_inference_steps
+            if num_steps is None:
+                raise ValueError("Pass num_inference_steps (or timesteps): this scheduler has no learned step count.")
+            if not isinstance(num_steps, int) or num_steps < 1:
+                raise ValueError(f"num_inference_steps must be a positive integer, got {num_steps!r}.")
+            times = None
+
+        learned_steps = self.config.num_inference_steps
+        if self.has_learned_values and num_steps != learned_steps:
+            raise ValueError(
+                f"This scheduler's learned values are for {learned_steps} steps, but {num_steps} steps were "
+                f"requested. Sample with {learned_steps} steps, or distill a sampler for {num_steps} steps."
+            )
+        if times is None:
+            times = self.default_time_schedule(num_steps)
+
+        self.num_inference_steps = num_steps
+        self.schedule = times.to(device)
+        self.timesteps = self.schedule[:-1]
+        coefficients = self.config.coefficients if self.config.coefficients is not None else [1.0] * num_steps
+        self.step_coefficients = torch.tensor(coefficients, dtype=torch.float64, device=device)
+
+    @property
+    def has_learned_values(self) -> bool:
+        """Whether this scheduler carries values distilled for a fixed step count."""
+        return self.config.coefficients is not None
+
+    def index_for_timestep(self, timestep: float | torch.Tensor) -> int:
+        """Position of `timestep` in `self.timesteps` (matched within 1e-6)."""
+        if self.timesteps is None:
+            raise RuntimeError("Call set_timesteps(...) before step(...).")
+        value = float(torch.as_tensor(timestep).flatten()[0]) if torch.is_tensor(timestep) else float(timestep)
+        distances = (self.timesteps.cpu() - value).abs()
+        index = int(distances.argmin())
+        if distances[index] > 1e-6:
+            raise ValueError(f"Timestep {value} is not one of this scheduler's timesteps {self.timesteps.tolist()}.")
+        return index
+
+    def scale_model_input(self, sample: torch.Tensor, timestep: float | torch.Tensor | None = None) -> torch.Tensor:
+        """Identity; present so that pipelines written for continuous schedulers can call it."""
+        return sample
+
+    def step(
+        self,
+        model_output: torch.Tensor,
+        timestep: float | torch.Tensor,
+        sample: torch.LongTensor,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        return_dict: bool = True,
+    ) -> LSDSchedulerOutput | tuple:
+        """Move `sample` from `timestep` to the next time of the schedule.
+
+        Args:
+            model_output (`torch.Tensor` of shape `(*sample.shape, vocab_size)`):
+                The model's x0 logits or log concrete scores (see `prediction_type`) at `timestep`.
+            timestep (`float` or `torch.Tensor`): the current time, one of `self.timesteps`.
+            sample (`torch.LongTensor`): the current token ids.
+            generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
+                The source of randomness; a list gives one generator per batch row.
+            return_dict (`bool`, defaults to `True`): return an `LSDSchedulerOutput` instead of a tuple.
+
+        Returns:
+            `LSDSchedulerOutput` or `tuple`: `(prev_sample, pred_original_sample)`.
+        """
+        self._check_step_inputs(model_output, sample)
+        index = self.index_for_timestep(timestep)
+        is_last_step = index == self.num_inference_steps - 1
+        t, s = self.schedule[index], self.schedule[index + 1]
+        coefficient = self.step_coefficients[index]
+
+        x0_probs, log_score = self.model_output_to_distribution(model_output, sample, t, coefficient)
+        if self.config.solver == "euler" and not is_last_step:
+            log_score = log_score if log_score is not None else self._log_score(x0_probs, sample, t)
+            jumps = self.euler_jumps(log_score, sample, t, s)
+        else:
+            x0_probs = x0_probs if x0_probs is not None else self._x0(log_score, sample, t)
+            jumps = self.tweedie_jumps(x0_probs, sample, t, s)
+
+        if is_last_step:
+            if self.is_absorbing:
+                jumps = commit_jumps(jumps, sample, self.config.mask_token_id)
+        elif self.config.coefficient_form == "linear":
+            jumps = scale_jumps_linear(jumps, coefficient)
+        prev_sample = sample_categorical(transition_from_jumps(jumps, sample), generator)
+
+        x0_probs = x0_probs if x0_probs is not None else self._x0(log_score, sample, t)
+        pred_original_sample = self._point_estimate(x0_probs, sample)
+        if not return_dict:
+            return (prev_sample, pred_original_sample)
+        return LSDSchedulerOutput(prev_sample=prev_sample, pred_original_sample=pred_original_sample)
+
+    def add_noise(
+        self,
+        original_samples: torch.LongTensor,
+        timesteps: float | torch.Tensor,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+    ) -> torch.LongTensor:
+        """Sample x_t ~ q(x_t | x_0) from the forward process (for training teachers).
+
+        Args:
+            original_samples (`torch.LongTensor` of shape `(batch_size, seq_len)`): clean token ids.
+            timesteps (`float` or `torch.Tensor`): a time in [0, 1] for the batch, or one per batch row.
+            generator (`torch.Generator` or `list[torch.Generator]`, *optional*): the source of randomness.
+        """
+        self._check_tokens(original_samples)
+        times = torch.as_tensor(timesteps, dtype=torch.float64, device=original_samples.device)
+        if ((times < 0) | (times > 1)).any():
+            raise ValueError(f"timesteps must lie in [0, 1], got {times.tolist()}.")
+        if times.dim() == 1:
+            if times.numel() != original_samples.shape[0]:
+                raise ValueError(f"Got {times.numel()} timesteps for a batch of {original_samples.shape[0]}.")
+            times = times.view(-1, *([1] * (original_samples.dim() - 1)))
+        keep_probability = self.noise.alpha(times)
+        corrupt = uniform_noise(tuple(original_samples.shape), generator, original_samples.device) >= keep_probability
+        if self.is_absorbing:
+            return original_samples.masked_fill(corrupt, self.config.mask_token_id)
+        random_tokens = (
+            uniform_noise(tuple(original_samples.shape), generator, original_samples.device) * self.config.vocab_size
+        ).long()
+        return torch.where(corrupt, random_tokens, original_samples)
+
+    def __len__(self) -> int:
+        return self.config.num_inference_steps or 0
+
+    # ------------------------------------------------------------------------------------------------------------
+    # The step's math, one call per formula of the design (see transitions.py)
+    # ------------------------------------------------------------------------------------------------------------
+
+    def model_output_to_distribution(
+        self, model_output: torch.Tensor, sample: torch.Tensor, t: torch.Tensor, coefficient: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Return `(x0_probs, log_score)`, one of them None; the power-form coefficient is applied here."""
+        if self.config.prediction_type == "x0_logits":
+            x0_probs, log_score = x0_probabilities_from_logits(model_output, self.config.mask_token_id), None
+        else:
+            x0_probs, log_score = None, model_output.double()
+        if self.config.coefficient_form == "power" and coefficient != 1:
+            # LSD, power form: log s -> Phi_k log s
+            log_score = log_score if log_score is not None else self._log_score(x0_probs, sample, t)
+            x0_probs, log_score = None, coefficient * log_score
+        return x0_probs, log_score
+
+    def euler_jumps(self, log_score: torch.Tensor, sample: torch.Tensor, t: torch.Tensor, s: torch.Tensor):
+        """Euler (tau-leaping) jump probabilities from t to s."""
+        sigma_t = self.noise.sigma(t)
+        if self.is_absorbing:
+            return euler_absorbing_jumps(log_score, sample, sigma_t, t - s, self.config.mask_token_id)
+        return euler_uniform_jumps(log_score, sample, sigma_t, t - s)
+
+    def tweedie_jumps(self, x0_probs: torch.Tensor, sample: torch.Tensor, t: torch.Tensor, s: torch.Tensor):
+        """Tweedie (analytic posterior) jump probabilities from t to s."""
+        alpha_t, alpha_s = self.noise.alpha(t), self.noise.alpha(s)
+        if self.is_absorbing:
+            return tweedie_absorbing_jumps(x0_probs, sample, alpha_t, alpha_s, self.config.mask_token_id)
+        return tweedie_uniform_jumps(x0_probs, sample, alpha_t, alpha_s)
+
+    def _log_score(self, x0_probs: torch.Tensor, sample: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return log_score_from_x0(x0_probs, sample, self.noise.alpha(t), self.config.forward_process)
+
+    def _x0(self, log_score: torch.Tensor, sample: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        alpha_t = self.noise.alpha(t)
+        return x0_from_log_score(log_score, sample, alpha_t, self.config.forward_process, self.config.mask_token_id)
+
+    def _point_estimate(self, x0_probs: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+        best = x0_probs.argmax(-1)
+        if self.is_absorbing:
+            return torch.where(sample == self.config.mask_token_id, best, sample)
+        return best
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Input checks
+    # ------------------------------------------------------------------------------------------------------------
+
+    def _check_tokens(self, sample: torch.Tensor) -> None:
+        if not isinstance(sample, torch.Tensor) or sample.dtype not in (torch.int64, torch.int32):
+            raise TypeError(f"sample must be an integer tensor of token ids, got {getattr(sample, 'dtype', sample)}.")
+        if sample.numel() and (sample.min() < 0 or sample.max() >= self.config.vocab_size):
+            raise ValueError(
+                f"sample holds token ids in [{int(sample.min())}, {int(sample.max())}], "
+                f"outside the vocabulary [0, {self.config.vocab_size})."
+            )
+
+    def _check_step_inputs(self, model_output: torch.Tensor, sample: torch.Tensor) -> None:
+        self._check_tokens(sample)
+        expected = (*sample.shape, self.config.vocab_size)
+        if tuple(model_output.shape) != expected:
+            raise ValueError(
+                f"model_output has shape {tuple(model_output.shape)}, expected {expected} "
+                "(the sample's shape plus one entry per vocabulary id)."
+            )
+        if torch.isnan(model_output).any():
+            raise ValueError(f"model_output contains NaN ({self.config.prediction_type}); check the model.")
+        if torch.isposinf(model_output).any():
+            raise ValueError(f"model_output contains +inf ({self.config.prediction_type}); check the model.")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"Unknown {name} {value!r}; expected one of {choices}.")
+
+
+def _as_float_list(name: str, values) -> list[float]:
+    if not isinstance(values, (list, tuple)) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+    ):
+        raise ValueError(f"{name} must be a list of numbers, got {values!r}.")
+    return [float(v) for v in values]

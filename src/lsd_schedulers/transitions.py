@@ -1,0 +1,214 @@
+"""Per-position reverse transitions of discrete diffusion samplers, and float64 categorical sampling.
+
+Every tensor of probabilities here is float64 with the vocabulary in the last dimension. A step from time t down
+to time s is built in three parts, each a small function:
+
+1. the model output as x0 probabilities p(x_0 | x_t) or as a concrete score s(x_t, t)_y = p_t(x^{i <- y}) / p_t(x);
+2. the solver's *jump* probabilities: the chance of moving to each token y other than the current one;
+3. the transition row: the jumps plus the probability of staying, which is where the LSD coefficient acts.
+"""
+
+import torch
+
+FORWARD_PROCESSES = ("absorbing", "uniform")
+PREDICTION_TYPES = ("x0_logits", "log_score")
+SOLVERS = ("euler", "tweedie")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Model outputs: x0 probabilities <-> concrete scores
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def x0_probabilities_from_logits(logits: torch.Tensor, mask_token_id: int | None) -> torch.Tensor:
+    """p(x_0 | x_t) = softmax(logits), with the mask column (if any) forced to probability 0."""
+    logits = logits.double()
+    if mask_token_id is not None:
+        logits = logits.clone()
+        logits[..., mask_token_id] = -torch.inf
+    return torch.softmax(logits, dim=-1)
+
+
+def clean_token_likelihood(sample: torch.Tensor, alpha_t: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """Uniform noise: w(y) = q(x_t | x_0 = y) = alpha_t [y = x_t] + (1 - alpha_t) / V, for every y."""
+    alpha_t = torch.as_tensor(alpha_t, dtype=torch.float64, device=sample.device)
+    one_hot = torch.nn.functional.one_hot(sample, vocab_size).double()
+    return alpha_t * one_hot + (1 - alpha_t) / vocab_size
+
+
+def absorbing_log_score_from_x0(x0_probs: torch.Tensor, alpha_t: torch.Tensor) -> torch.Tensor:
+    # log s_y = log(alpha_t / (1 - alpha_t)) + log p(x_0 = y | x_t)   (at masked positions)
+    return torch.log(alpha_t / (1 - alpha_t)) + torch.log(x0_probs)
+
+
+def absorbing_x0_from_log_score(log_score: torch.Tensor, alpha_t: torch.Tensor, mask_token_id: int) -> torch.Tensor:
+    # p(x_0 = y | x_t) = s_y (1 - alpha_t) / alpha_t   (not renormalised: a scaled score keeps its scale)
+    x0_probs = torch.exp(log_score.double()) * ((1 - alpha_t) / alpha_t)
+    x0_probs[..., mask_token_id] = 0
+    return x0_probs
+
+
+def uniform_log_score_from_x0(x0_probs: torch.Tensor, sample: torch.Tensor, alpha_t: torch.Tensor) -> torch.Tensor:
+    # s_y = sum_x0 p(x0 | x_t) q_t(y | x0) / q_t(x_t | x0) = alpha_t r(y) + (1 - alpha_t) / V sum(r),  r = p / w
+    vocab_size = x0_probs.shape[-1]
+    ratio = x0_probs / clean_token_likelihood(sample, alpha_t, vocab_size)
+    score = alpha_t * ratio + (1 - alpha_t) / vocab_size * ratio.sum(-1, keepdim=True)
+    return torch.log(score)
+
+
+def uniform_x0_from_log_score(log_score: torch.Tensor, sample: torch.Tensor, alpha_t: torch.Tensor) -> torch.Tensor:
+    """Invert the uniform score: p_t(y | rest) = softmax(log s), p(x0 | rest) = (p_t - (1 - a) / V) / a, then Bayes."""
+    vocab_size = log_score.shape[-1]
+    # s at the current token is 1 by definition.
+    log_score = log_score.double().scatter(-1, sample.unsqueeze(-1), 0.0)
+    noisy_marginal = torch.softmax(log_score, dim=-1)
+    x0_given_rest = ((noisy_marginal - (1 - alpha_t) / vocab_size) / alpha_t).clamp_min(0)
+    posterior = x0_given_rest * clean_token_likelihood(sample, alpha_t, vocab_size)
+    return posterior / posterior.sum(-1, keepdim=True)
+
+
+def log_score_from_x0(
+    x0_probs: torch.Tensor, sample: torch.Tensor, alpha_t: torch.Tensor, forward_process: str
+) -> torch.Tensor:
+    """Concrete score implied by x0 probabilities under the given forward process."""
+    if forward_process == "absorbing":
+        return absorbing_log_score_from_x0(x0_probs, alpha_t)
+    return uniform_log_score_from_x0(x0_probs, sample, alpha_t)
+
+
+def x0_from_log_score(
+    log_score: torch.Tensor,
+    sample: torch.Tensor,
+    alpha_t: torch.Tensor,
+    forward_process: str,
+    mask_token_id: int | None,
+) -> torch.Tensor:
+    """x0 probabilities implied by a concrete score under the given forward process."""
+    if forward_process == "absorbing":
+        return absorbing_x0_from_log_score(log_score, alpha_t, mask_token_id)
+    return uniform_x0_from_log_score(log_score, sample, alpha_t)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Solvers: jump probabilities from t down to s (zero at the current token)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def absorbing_unmask_probability(alpha_t: torch.Tensor, alpha_s: torch.Tensor) -> torch.Tensor:
+    # P(masked at t is revealed by s) = (alpha_s - alpha_t) / (1 - alpha_t)
+    return (alpha_s - alpha_t) / (1 - alpha_t)
+
+
+def tweedie_absorbing_jumps(
+    x0_probs: torch.Tensor, sample: torch.Tensor, alpha_t: torch.Tensor, alpha_s: torch.Tensor, mask_token_id: int
+) -> torch.Tensor:
+    # masked -> y with (alpha_s - alpha_t) / (1 - alpha_t) p(x_0 = y | x_t); revealed tokens never move
+    is_masked = (sample == mask_token_id).unsqueeze(-1)
+    return absorbing_unmask_probability(alpha_t, alpha_s) * x0_probs * is_masked
+
+
+def euler_absorbing_jumps(
+    log_score: torch.Tensor, sample: torch.Tensor, sigma_t: torch.Tensor, step_size: torch.Tensor, mask_token_id: int
+) -> torch.Tensor:
+    # masked -> y with (t - s) sigma(t) s_y   (tau-leaping with the reverse rate sigma(t) s_y)
+    is_masked = (sample == mask_token_id).unsqueeze(-1)
+    jumps = step_size * sigma_t * torch.exp(log_score.double()) * is_masked
+    jumps[..., mask_token_id] = 0
+    return jumps
+
+
+def tweedie_uniform_jumps(
+    x0_probs: torch.Tensor, sample: torch.Tensor, alpha_t: torch.Tensor, alpha_s: torch.Tensor
+) -> torch.Tensor:
+    # p(x_s = y | x_t) = q(x_t | x_s = y) sum_x0 p(x0 | x_t) q(y | x0) / q(x_t | x0); zero at the current token
+    vocab_size = x0_probs.shape[-1]
+    ratio = x0_probs / clean_token_likelihood(sample, alpha_t, vocab_size)
+    marginal_s = alpha_s * ratio + (1 - alpha_s) / vocab_size * ratio.sum(-1, keepdim=True)
+    posterior = clean_token_likelihood(sample, alpha_t / alpha_s, vocab_size) * marginal_s
+    posterior = posterior / posterior.sum(-1, keepdim=True)
+    return posterior.scatter(-1, sample.unsqueeze(-1), 0.0)
+
+
+def euler_uniform_jumps(
+    log_score: torch.Tensor, sample: torch.Tensor, sigma_t: torch.Tensor, step_size: torch.Tensor
+) -> torch.Tensor:
+    # x -> y != x with (t - s) sigma(t) / V s_y   (reverse rate of the uniform generator)
+    vocab_size = log_score.shape[-1]
+    jumps = step_size * sigma_t / vocab_size * torch.exp(log_score.double())
+    return jumps.scatter(-1, sample.unsqueeze(-1), 0.0)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Transition rows and the LSD coefficient
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def scale_jumps_linear(jumps: torch.Tensor, coefficient: float | torch.Tensor) -> torch.Tensor:
+    # LSD, linear form (paper Eq. 5): the step uses Phi_k s instead of s, so every jump probability is scaled by Phi_k
+    return jumps * coefficient
+
+
+def transition_from_jumps(jumps: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+    """Add the stay probability 1 - sum(jumps) at the current token; rescale rows whose jumps exceed 1."""
+    total = jumps.sum(-1, keepdim=True)
+    jumps = jumps / total.clamp_min(1.0)
+    stay = (1 - jumps.sum(-1, keepdim=True)).clamp_min(0)
+    return jumps.scatter_add(-1, sample.unsqueeze(-1), stay)
+
+
+def commit_jumps(jumps: torch.Tensor, sample: torch.Tensor, mask_token_id: int) -> torch.Tensor:
+    """Final absorbing step: renormalise the jumps of masked positions so that no MASK is left."""
+    is_masked = (sample == mask_token_id).unsqueeze(-1)
+    total = jumps.sum(-1, keepdim=True)
+    if bool(((total <= 0) & is_masked).any()):
+        raise ValueError("The model gives probability 0 to every token at a masked position; cannot unmask it.")
+    return torch.where(is_masked, jumps / total.clamp_min(torch.finfo(torch.float64).tiny), jumps)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Randomness: float64 draws from the caller's generator(s)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def uniform_noise(
+    shape: tuple[int, ...],
+    generator: torch.Generator | list[torch.Generator] | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Float64 uniforms in [0, 1). A list of generators seeds each batch row on its own, as diffusers does.
+
+    Args:
+        shape (`tuple[int, ...]`): output shape; the first dimension is the batch.
+        generator (`torch.Generator` or `list[torch.Generator]`, *optional*): one generator, or one per batch row.
+        device (`torch.device`, *optional*): where the result lives. CPU generators draw on the CPU first.
+    """
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if isinstance(generator, list):
+        if len(generator) != shape[0]:
+            raise ValueError(f"Got {len(generator)} generators for a batch of {shape[0]}; pass one per batch row.")
+        rows = [
+            torch.rand((1, *shape[1:]), generator=g, device=g.device, dtype=torch.float64).to(device)
+            for g in generator
+        ]
+        return torch.cat(rows, dim=0)
+    draw_device = generator.device if generator is not None else device
+    return torch.rand(shape, generator=generator, device=draw_device, dtype=torch.float64).to(device)
+
+
+def sample_categorical(
+    probs: torch.Tensor, generator: torch.Generator | list[torch.Generator] | None = None
+) -> torch.Tensor:
+    """Draw one index per row of `probs` (float64, last dimension the categories) by inverting the CDF.
+
+    One float64 uniform per row: no float32 Gumbel noise, which truncates low-probability tokens.
+
+    Args:
+        probs (`torch.Tensor`): non-negative weights `[..., V]`, rows need not be normalised.
+        generator (`torch.Generator` or `list[torch.Generator]`, *optional*): the caller's randomness.
+    """
+    probs = probs.double()
+    cdf = torch.cumsum(probs, dim=-1)
+    u = uniform_noise(tuple(probs.shape[:-1]), generator, probs.device).unsqueeze(-1)
+    # first index whose CDF exceeds u * total: categories of probability 0 are never drawn
+    index = torch.searchsorted(cdf, u * cdf[..., -1:], right=True)
+    return index.squeeze(-1).clamp_max(probs.shape[-1] - 1)

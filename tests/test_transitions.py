@@ -1,0 +1,146 @@
+import pytest
+import torch
+
+from lsd_schedulers import NoiseSchedule
+from lsd_schedulers.transitions import (
+    euler_absorbing_jumps,
+    euler_uniform_jumps,
+    log_score_from_x0,
+    sample_categorical,
+    transition_from_jumps,
+    tweedie_absorbing_jumps,
+    tweedie_uniform_jumps,
+    uniform_noise,
+    x0_from_log_score,
+    x0_probabilities_from_logits,
+)
+
+VOCAB = 6
+MASK = VOCAB - 1
+
+
+def random_x0_probs(shape, vocab_size, mask_token_id=None, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randn(*shape, vocab_size, generator=generator, dtype=torch.float64)
+    return x0_probabilities_from_logits(logits, mask_token_id)
+
+
+def test_x0_probabilities_give_the_mask_column_zero():
+    probs = random_x0_probs((2, 3), VOCAB, MASK)
+    assert (probs[..., MASK] == 0).all()
+    torch.testing.assert_close(probs.sum(-1), torch.ones(2, 3, dtype=torch.float64))
+
+
+def test_euler_equals_tweedie_for_absorbing_loglinear():
+    schedule = NoiseSchedule("loglinear")
+    sample = torch.tensor([[MASK, 2, MASK, 0, MASK]])
+    x0_probs = random_x0_probs((1, 5), VOCAB, MASK)
+    for t, s in [(1.0, 0.9), (0.7, 0.3), (0.2, 0.05)]:
+        t, s = torch.tensor(t, dtype=torch.float64), torch.tensor(s, dtype=torch.float64)
+        alpha_t, alpha_s = schedule.alpha(t), schedule.alpha(s)
+        tweedie = tweedie_absorbing_jumps(x0_probs, sample, alpha_t, alpha_s, MASK)
+        log_score = log_score_from_x0(x0_probs, sample, alpha_t, "absorbing")
+        euler = euler_absorbing_jumps(log_score, sample, schedule.sigma(t), t - s, MASK)
+        torch.testing.assert_close(euler, tweedie, rtol=1e-12, atol=1e-12)
+        # every masked position is revealed with probability (t - s) / t
+        revealed = tweedie.sum(-1)[sample == MASK]
+        torch.testing.assert_close(revealed, torch.full_like(revealed, float((t - s) / t)))
+
+
+def test_euler_differs_from_tweedie_for_absorbing_cosine():
+    schedule = NoiseSchedule("cosine")
+    sample = torch.full((1, 4), MASK)
+    x0_probs = random_x0_probs((1, 4), VOCAB, MASK)
+    t, s = torch.tensor(0.8, dtype=torch.float64), torch.tensor(0.4, dtype=torch.float64)
+    alpha_t, alpha_s = schedule.alpha(t), schedule.alpha(s)
+    tweedie = tweedie_absorbing_jumps(x0_probs, sample, alpha_t, alpha_s, MASK)
+    euler = euler_absorbing_jumps(
+        log_score_from_x0(x0_probs, sample, alpha_t, "absorbing"), sample, schedule.sigma(t), t - s, MASK
+    )
+    assert (euler - tweedie).abs().max() > 1e-3
+
+
+def test_revealed_positions_never_jump_under_absorbing_noise():
+    sample = torch.tensor([[1, MASK, 3]])
+    x0_probs = random_x0_probs((1, 3), VOCAB, MASK)
+    jumps = tweedie_absorbing_jumps(x0_probs, sample, torch.tensor(0.5), torch.tensor(0.9), MASK)
+    transition = transition_from_jumps(jumps, sample)
+    assert transition[0, 0, 1] == 1 and transition[0, 2, 3] == 1
+    assert transition[0, 1, MASK] == pytest.approx(1 - 0.8)
+
+
+@pytest.mark.parametrize("schedule_name", ["loglinear", "geometric", "cosine"])
+def test_uniform_euler_converges_to_tweedie_as_the_step_shrinks(schedule_name):
+    schedule = NoiseSchedule(schedule_name)
+    sample = torch.randint(0, VOCAB, (3, 4), generator=torch.Generator().manual_seed(1))
+    x0_probs = random_x0_probs((3, 4), VOCAB, seed=2)
+    t = torch.tensor(0.6, dtype=torch.float64)
+    log_score = log_score_from_x0(x0_probs, sample, schedule.alpha(t), "uniform")
+    errors = []
+    for step in [1e-2, 1e-3, 1e-4]:
+        s = t - step
+        tweedie = tweedie_uniform_jumps(x0_probs, sample, schedule.alpha(t), schedule.alpha(s))
+        euler = euler_uniform_jumps(log_score, sample, schedule.sigma(t), torch.tensor(step, dtype=torch.float64))
+        errors.append(float((euler - tweedie).abs().max() / step))
+    # first-order agreement: the difference per unit time shrinks linearly with the step (x10 per decade)
+    assert errors[1] < errors[0] / 5 and errors[2] < errors[1] / 5
+
+
+def test_uniform_tweedie_step_to_zero_is_the_x0_posterior():
+    sample = torch.randint(0, VOCAB, (2, 3), generator=torch.Generator().manual_seed(3))
+    x0_probs = random_x0_probs((2, 3), VOCAB, seed=4)
+    jumps = tweedie_uniform_jumps(x0_probs, sample, torch.tensor(0.3, dtype=torch.float64), torch.tensor(1.0))
+    torch.testing.assert_close(transition_from_jumps(jumps, sample), x0_probs)
+
+
+@pytest.mark.parametrize("process", ["absorbing", "uniform"])
+def test_score_and_x0_views_round_trip(process):
+    mask = MASK if process == "absorbing" else None
+    sample = torch.full((2, 3), MASK) if process == "absorbing" else torch.randint(0, VOCAB, (2, 3))
+    x0_probs = random_x0_probs((2, 3), VOCAB, mask, seed=5)
+    alpha_t = torch.tensor(0.35, dtype=torch.float64)
+    log_score = log_score_from_x0(x0_probs, sample, alpha_t, process)
+    torch.testing.assert_close(x0_from_log_score(log_score, sample, alpha_t, process, mask), x0_probs)
+
+
+def test_transition_rescales_jumps_that_exceed_one():
+    sample = torch.tensor([[0]])
+    jumps = torch.tensor([[[0.0, 0.9, 0.6]]], dtype=torch.float64)
+    transition = transition_from_jumps(jumps, sample)
+    torch.testing.assert_close(transition, torch.tensor([[[0.0, 0.6, 0.4]]], dtype=torch.float64))
+
+
+def test_sample_categorical_matches_the_probabilities():
+    probs = torch.tensor([0.5, 0.0, 0.3, 0.2], dtype=torch.float64).expand(200_000, 4)
+    draws = sample_categorical(probs, torch.Generator().manual_seed(0))
+    frequencies = torch.bincount(draws, minlength=4).double() / draws.numel()
+    # binomial standard error is at most sqrt(0.25 / 2e5) ~ 1.1e-3: allow 5 of them
+    torch.testing.assert_close(frequencies, probs[0], atol=5.6e-3, rtol=0)
+    assert frequencies[1] == 0
+
+
+def test_sample_categorical_keeps_tiny_probabilities_that_float32_would_lose():
+    probs = torch.tensor([1 - 1e-9, 1e-9], dtype=torch.float64).expand(4_000_000, 2)
+    draws = sample_categorical(probs, torch.Generator().manual_seed(0))
+    # expected 0.004 draws of the rare token; its count must be possible, and the common token dominates
+    assert draws.sum() <= 3
+
+
+def test_sample_categorical_is_deterministic_per_generator():
+    probs = random_x0_probs((8, 16), VOCAB, seed=6)
+    first = sample_categorical(probs, torch.Generator().manual_seed(11))
+    again = sample_categorical(probs, torch.Generator().manual_seed(11))
+    other = sample_categorical(probs, torch.Generator().manual_seed(12))
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
+def test_per_row_generators_reproduce_single_row_draws():
+    shape = (3, 5)
+    rows = uniform_noise(shape, [torch.Generator().manual_seed(seed) for seed in (7, 8, 9)])
+    for index, seed in enumerate((7, 8, 9)):
+        single = uniform_noise((1, 5), torch.Generator().manual_seed(seed))
+        assert torch.equal(rows[index : index + 1], single)
+    assert rows.dtype == torch.float64
+    with pytest.raises(ValueError, match="Got 2 generators for a batch of 3"):
+        uniform_noise(shape, [torch.Generator(), torch.Generator()])
