@@ -14,7 +14,7 @@ $(BIN)/.installed: setup.py
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/python examples/sample_countdown.py
+	$(BIN)/accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no examples/distill.py
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

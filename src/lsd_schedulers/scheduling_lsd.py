@@ -17,9 +17,8 @@ from .transitions import (
     euler_absorbing_jumps,
     euler_uniform_jumps,
     log_score_from_x0,
-    sample_categorical,
+    sample_jumps,
     scale_jumps_linear,
-    transition_from_jumps,
     tweedie_absorbing_jumps,
     tweedie_uniform_jumps,
     uniform_noise,
@@ -326,26 +325,9 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         """
         self._check_step_inputs(model_output, sample)
         index = self.index_for_timestep(timestep)
-        is_last_step = index == self.num_inference_steps - 1
         t, s = self.schedule[index], self.schedule[index + 1]
-        coefficient = self.step_coefficients[index]
-
-        x0_probs, log_score = self.model_output_to_distribution(model_output, sample, t, coefficient)
-        if self.config.solver == "euler" and not is_last_step:
-            log_score = log_score if log_score is not None else self._log_score(x0_probs, sample, t)
-            jumps = self.euler_jumps(log_score, sample, t, s)
-        else:
-            x0_probs = x0_probs if x0_probs is not None else self._x0(log_score, sample, t)
-            jumps = self.tweedie_jumps(x0_probs, sample, t, s)
-
-        if is_last_step:
-            if self.is_absorbing:
-                jumps = commit_jumps(jumps, sample, self.config.mask_token_id)
-        elif self.config.coefficient_form == "linear":
-            jumps = scale_jumps_linear(jumps, coefficient)
-        prev_sample = sample_categorical(transition_from_jumps(jumps, sample), generator)
-
-        x0_probs = x0_probs if x0_probs is not None else self._x0(log_score, sample, t)
+        jumps, x0_probs = self.jump_probabilities(model_output, sample, t, s, self.step_coefficients[index])
+        prev_sample = sample_jumps(jumps, sample, generator)
         pred_original_sample = self._point_estimate(x0_probs, sample)
         if not return_dict:
             return (prev_sample, pred_original_sample)
@@ -388,6 +370,60 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
     # The step's math, one call per formula of the design (see transitions.py)
     # ------------------------------------------------------------------------------------------------------------
 
+    def jump_probabilities(
+        self,
+        model_output: torch.Tensor,
+        sample: torch.LongTensor,
+        t: torch.Tensor,
+        s: torch.Tensor,
+        coefficient: torch.Tensor | float = 1.0,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Probabilities of moving each position to each other token between times t and s (differentiable).
+
+        This is the whole step but the draw; the distillation calls it with learnable `coefficient`, `t` and `s`.
+        A step that ends at s = 0 commits: its jumps are renormalised so that no MASK is left.
+
+        Args:
+            model_output (`torch.Tensor`): x0 logits or log scores, `(*sample.shape, vocab_size)`.
+            sample (`torch.LongTensor`): the tokens at time t.
+            t (`torch.Tensor`): current time. s (`torch.Tensor`): next time, s < t.
+            coefficient (`torch.Tensor` or `float`, defaults to 1.0): the LSD coefficient Phi_k of this step.
+
+        Returns:
+            `tuple`: jump probabilities `(*sample.shape, vocab_size)` (zero at the current token, float64) and the
+            x0 probabilities used for `pred_original_sample`.
+        """
+        is_last_step = bool(s == 0)
+        x0_probs, log_score = self.model_output_to_distribution(model_output, sample, t, coefficient)
+        if self.config.solver == "euler" and not is_last_step:
+            log_score = log_score if log_score is not None else self._log_score(x0_probs, sample, t)
+            jumps = self.euler_jumps(log_score, sample, t, s)
+        else:
+            x0_probs = x0_probs if x0_probs is not None else self._x0(log_score, sample, t)
+            jumps = self.tweedie_jumps(x0_probs, sample, t, s)
+
+        if is_last_step:
+            if self.is_absorbing:
+                jumps = commit_jumps(jumps, sample, self.config.mask_token_id)
+        elif self.config.coefficient_form == "linear":
+            jumps = scale_jumps_linear(jumps, coefficient)
+        x0_probs = x0_probs if x0_probs is not None else self._x0(log_score, sample, t)
+        return jumps, x0_probs
+
+    def reverse_rates(self, model_output: torch.Tensor, sample: torch.LongTensor, t: torch.Tensor) -> torch.Tensor:
+        """Reverse CTMC rates R_y out of each position's current token at time t (zero at the current token).
+
+        Absorbing: sigma(t) s_y from MASK, zero at revealed positions. Uniform: sigma(t) / V s_y for y != x.
+
+        Args:
+            model_output (`torch.Tensor`): x0 logits or log scores, `(*sample.shape, vocab_size)`.
+            sample (`torch.LongTensor`): the tokens at time t.
+            t (`torch.Tensor`): the time.
+        """
+        x0_probs, log_score = self.model_output_to_distribution(model_output, sample, t, 1.0)
+        log_score = log_score if log_score is not None else self._log_score(x0_probs, sample, t)
+        return self.euler_jumps(log_score, sample, t, t - 1)  # an Euler jump over unit time is the rate
+
     def model_output_to_distribution(
         self, model_output: torch.Tensor, sample: torch.Tensor, t: torch.Tensor, coefficient: torch.Tensor
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -396,7 +432,8 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
             x0_probs, log_score = x0_probabilities_from_logits(model_output, self.config.mask_token_id), None
         else:
             x0_probs, log_score = None, model_output.double()
-        if self.config.coefficient_form == "power" and coefficient != 1:
+        learnable = torch.is_tensor(coefficient) and coefficient.requires_grad
+        if self.config.coefficient_form == "power" and (learnable or coefficient != 1):
             # LSD, power form: log s -> Phi_k log s
             log_score = log_score if log_score is not None else self._log_score(x0_probs, sample, t)
             x0_probs, log_score = None, coefficient * log_score

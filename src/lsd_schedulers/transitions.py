@@ -156,6 +156,26 @@ def transition_from_jumps(jumps: torch.Tensor, sample: torch.Tensor) -> torch.Te
     return jumps.scatter_add(-1, sample.unsqueeze(-1), stay)
 
 
+def sample_jumps(
+    jumps: torch.Tensor, sample: torch.Tensor, generator: torch.Generator | list[torch.Generator] | None = None
+) -> torch.Tensor:
+    """Draw the next tokens from jump probabilities: move with probability sum(jumps), then pick the target.
+
+    The same law as sampling `transition_from_jumps(jumps, sample)`, drawn with two float64 uniforms per position
+    (one decides whether to move, one which token), so that runs with common random numbers stay coupled when the
+    step sizes change: a position that moves in one run tends to move, to the same token, in the other.
+
+    Args:
+        jumps (`torch.Tensor`): jump probabilities `[..., V]`, zero at the current token.
+        sample (`torch.Tensor`): current token ids `[...]`.
+        generator (`torch.Generator` or `list[torch.Generator]`, *optional*): the caller's randomness.
+    """
+    total = jumps.sum(-1)
+    move = uniform_noise(tuple(sample.shape), generator, sample.device) < total
+    target = sample_categorical(jumps, generator)
+    return torch.where(move & (total > 0), target, sample)
+
+
 def commit_jumps(jumps: torch.Tensor, sample: torch.Tensor, mask_token_id: int) -> torch.Tensor:
     """Final absorbing step: renormalise the jumps of masked positions so that no MASK is left."""
     is_masked = (sample == mask_token_id).unsqueeze(-1)

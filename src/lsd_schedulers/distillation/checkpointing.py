@@ -1,0 +1,85 @@
+"""Safe, atomic, resumable checkpoints of a distillation run: one JSON file per checkpoint folder, no pickle.
+
+Every tensor in the state is a short float64 vector, so JSON stores it exactly (Python writes floats by repr).
+"""
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import torch
+
+STATE_FILE = "distiller_state.json"
+CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+
+
+def _to_json(value):
+    if isinstance(value, torch.Tensor):
+        return {"__tensor__": value.detach().cpu().tolist(), "dtype": str(value.dtype).removeprefix("torch.")}
+    if isinstance(value, dict):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def _from_json(value, integer_keys: bool = False):
+    if isinstance(value, dict):
+        if "__tensor__" in value:
+            return torch.tensor(value["__tensor__"], dtype=getattr(torch, value["dtype"]))
+        return {(int(k) if integer_keys and k.isdigit() else k): _from_json(v, k == "state") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value
+
+
+def save_checkpoint(
+    state: dict, checkpoints_dir: str | os.PathLike, step: int, total_limit: int | None = None
+) -> Path:
+    """Write `state` to `checkpoints_dir/checkpoint-{step}` atomically (temporary folder, then rename).
+
+    Args:
+        state (`dict`): a `state_dict()` of plain values and tensors.
+        checkpoints_dir (`str` or `os.PathLike`): parent folder of the checkpoints.
+        step (`int`): the step the state was taken after.
+        total_limit (`int`, *optional*): keep only this many newest checkpoints.
+    """
+    checkpoints_dir = Path(checkpoints_dir)
+    checkpoints_dir.mkdir(parents=True, exist_ok=True)
+    final = checkpoints_dir / f"checkpoint-{step}"
+    temporary = checkpoints_dir / f".checkpoint-{step}.tmp"
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir()
+    with open(temporary / STATE_FILE, "w") as handle:
+        json.dump(_to_json(state), handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(temporary, final)
+    if total_limit is not None:
+        for old in list_checkpoints(checkpoints_dir)[:-total_limit]:
+            shutil.rmtree(old)
+    return final
+
+
+def list_checkpoints(checkpoints_dir: str | os.PathLike) -> list[Path]:
+    """Complete checkpoints in `checkpoints_dir`, oldest first (unfinished temporary folders are ignored)."""
+    checkpoints_dir = Path(checkpoints_dir)
+    if not checkpoints_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in checkpoints_dir.iterdir() if (m := CHECKPOINT_PATTERN.match(p.name))]
+    return [path for _, path in sorted(found) if (path / STATE_FILE).is_file()]
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a checkpoint folder written by `save_checkpoint`."""
+    state_file = Path(path) / STATE_FILE
+    if not state_file.is_file():
+        raise FileNotFoundError(f"No {STATE_FILE} in {path}: not a distillation checkpoint.")
+    try:
+        with open(state_file) as handle:
+            return _from_json(json.load(handle))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"Checkpoint {state_file} is corrupted: {error}.") from error

@@ -1,0 +1,335 @@
+"""LSDDistiller: learns a few-step student sampler from a many-step teacher of the same frozen denoiser.
+
+The work is a fixed sequence of *steps*, grouped in stages, so that it can be checkpointed after any step and
+resumed to the same result (each step draws from generators seeded by (seed, step, process)):
+
+- path_kl + LSD+:  `family` (golden-section on gamma of tau_k = (1 - k/M)^gamma), `refine` (moves of one boundary
+  at a time, common random numbers), then `coefficients`.
+- path_kl + LSD:   `coefficients` on the baseline grid.
+- paper:           `gradient` rounds of Adam on the coefficients (and, for LSD+, the schedule logits).
+
+A `coefficients` / `gradient` round samples fresh trajectories with the current values, caches their statistics,
+and takes `adam_steps_per_round` Adam steps on the cached loss.
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+
+from ..sampling import Denoiser, initial_noise
+from ..scheduling_lsd import LSDDiscreteScheduler, power_timesteps
+from ..scheduling_lsd_plus import LSDPlusScheduler
+from .objectives import DISTANCES, paper_interval_loss, path_kl_interval_loss
+from .parameters import StudentParameters
+from .rollouts import paper_rollout, path_kl_rollout, relaxed_start, student_prefix
+from .search import boundary_candidates, golden_section_propose, golden_section_record, golden_section_start
+
+OBJECTIVES = ("path_kl", "paper")
+SCHEDULER_TYPES = ("lsd", "lsd_plus")
+GAMMA_RANGE = (0.05, 1.5)
+
+
+@dataclass
+class DistillationConfig:
+    """Settings of a distillation run (all plain values, saved in checkpoints and model cards).
+
+    Args:
+        num_student_steps (`int`): M, the student's model calls.
+        num_teacher_steps (`int`): N, the teacher's steps; a multiple of M.
+        scheduler_type (`str`): `"lsd"` (coefficients) or `"lsd_plus"` (coefficients and time schedule).
+        objective (`str`): `"path_kl"` (default, see ALGORITHM.md section 5) or `"paper"` (Eq. 6/8).
+        distance (`str`): the paper objective's distance, `"l2"`, `"l1"` or `"kl"`.
+        relaxation (`float`): zeta, the share of the student's x_1 replaced by random tokens.
+        batch_size (`int`): trajectories per process per rollout.
+        seq_len (`int`): sequence length of the trajectories.
+        coefficient_rounds (`int`): rollouts for the coefficients (path_kl) or for all parameters (paper).
+        adam_steps_per_round (`int`): Adam steps on each rollout's cached loss.
+        learning_rate (`float`): Adam's learning rate on log Phi and the schedule logits.
+        family_evaluations (`int`): golden-section evaluations of the power family (path_kl LSD+).
+        refine_sweeps (`int`): sweeps over the M - 1 inner boundaries (path_kl LSD+).
+        seed (`int`): base seed of every generator.
+    """
+
+    num_student_steps: int = 8
+    num_teacher_steps: int = 64
+    scheduler_type: str = "lsd_plus"
+    objective: str = "path_kl"
+    distance: str = "l2"
+    relaxation: float = 0.05
+    batch_size: int = 32
+    seq_len: int = 256
+    coefficient_rounds: int = 3
+    adam_steps_per_round: int = 30
+    learning_rate: float = 0.05
+    family_evaluations: int = 10
+    refine_sweeps: int = 2
+    seed: int = 0
+
+    def __post_init__(self):
+        m, n = self.num_student_steps, self.num_teacher_steps
+        if not isinstance(m, int) or m < 1:
+            raise ValueError(f"num_student_steps must be a positive integer, got {m!r}.")
+        if m > n:
+            raise ValueError(f"The student cannot take more steps than the teacher: M={m} > N={n}.")
+        if n % m:
+            raise ValueError(f"num_teacher_steps (N={n}) must be a multiple of num_student_steps (M={m}).")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"Unknown objective {self.objective!r}; expected one of {OBJECTIVES}.")
+        if self.scheduler_type not in SCHEDULER_TYPES:
+            raise ValueError(f"Unknown scheduler_type {self.scheduler_type!r}; expected one of {SCHEDULER_TYPES}.")
+        if self.distance not in DISTANCES:
+            raise ValueError(f"Unknown distance {self.distance!r}; expected one of {DISTANCES}.")
+        if not 0 <= self.relaxation < 1:
+            raise ValueError(f"relaxation (zeta) must lie in [0, 1), got {self.relaxation}.")
+
+    @property
+    def substeps(self) -> int:
+        """Teacher steps per student interval, J = N / M."""
+        return self.num_teacher_steps // self.num_student_steps
+
+
+class LSDDistiller:
+    """Distil LSD / LSD+ parameters for `teacher`'s sampler on `denoiser`.
+
+    Args:
+        denoiser (`Callable`): `denoiser(x_t, t) -> model output`, frozen.
+        teacher (`LSDDiscreteScheduler`): the baseline sampler (its config is the student's, minus learned values).
+        config (`DistillationConfig`): the run's settings.
+        process_index (`int`, defaults to 0): this process's rank; each rank samples its own trajectories.
+        reduce (`Callable`, *optional*): averages a tensor over processes (e.g. `accelerator.reduce(x, "mean")`).
+    """
+
+    def __init__(
+        self,
+        denoiser: Denoiser,
+        teacher: LSDDiscreteScheduler,
+        config: DistillationConfig,
+        process_index: int = 0,
+        reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ):
+        if teacher.has_learned_values:
+            raise ValueError("The teacher must be a baseline sampler (no learned coefficients or timesteps).")
+        self.denoiser = denoiser
+        self.config = config
+        self.process_index = process_index
+        self.reduce = reduce if reduce is not None else (lambda x: x)
+        base = {k: v for k, v in teacher.config.items() if not k.startswith("_")}
+        base.update(coefficients=None, num_inference_steps=None)
+        base.pop("timesteps", None)
+        self.teacher = LSDDiscreteScheduler.from_config({**base, "timestep_spacing": "linear"})
+        self.student = LSDDiscreteScheduler.from_config(base)
+        initial = self.student.default_time_schedule(config.num_student_steps)
+        self.parameters = StudentParameters(
+            config.num_student_steps, initial, learn_schedule=config.scheduler_type == "lsd_plus"
+        )
+        learnable = [self.parameters.log_coefficients]
+        if config.objective == "paper" and config.scheduler_type == "lsd_plus":
+            learnable.append(self.parameters.schedule_logits)
+        self.optimizer = torch.optim.Adam(learnable, lr=config.learning_rate)
+        self.global_step = 0
+        self.search_state: dict = {}
+        self.history: list[dict] = []
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Plan
+    # ------------------------------------------------------------------------------------------------------------
+
+    @property
+    def stages(self) -> list[tuple[str, int]]:
+        """The (stage, number of steps) sequence of this run."""
+        config = self.config
+        if config.objective == "paper":
+            return [("gradient", config.coefficient_rounds)]
+        stages = []
+        if config.scheduler_type == "lsd_plus" and config.num_student_steps > 1:
+            stages.append(("family", config.family_evaluations))
+            stages.append(("refine", config.refine_sweeps * (config.num_student_steps - 1)))
+        stages.append(("coefficients", config.coefficient_rounds))
+        return stages
+
+    @property
+    def total_steps(self) -> int:
+        return sum(count for _, count in self.stages)
+
+    @property
+    def finished(self) -> bool:
+        return self.global_step >= self.total_steps
+
+    def _stage_of(self, step: int) -> tuple[str, int]:
+        for name, count in self.stages:
+            if step < count:
+                return name, step
+            step -= count
+        raise IndexError(f"Step {step} is past the end of the run.")
+
+    def _generator(self, tag: int, step: int) -> torch.Generator:
+        seed = ((self.config.seed * 1_000_003 + tag) * 100_003 + step) * 1_009 + self.process_index
+        return torch.Generator().manual_seed(seed % (2**63))
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Running
+    # ------------------------------------------------------------------------------------------------------------
+
+    def step(self) -> dict:
+        """Run the next step of the plan; returns its log entry."""
+        stage, index = self._stage_of(self.global_step)
+        log = getattr(self, f"_{stage}_step")(index)
+        log.update(step=self.global_step, stage=stage)
+        self.history.append(log)
+        self.global_step += 1
+        return log
+
+    def fit(self, callback: Callable[[dict], None] | None = None) -> "LSDDistiller":
+        """Run every remaining step."""
+        while not self.finished:
+            log = self.step()
+            if callback is not None:
+                callback(log)
+        return self
+
+    def times(self) -> torch.Tensor:
+        return self.parameters.time_schedule().detach()
+
+    def coefficients(self) -> torch.Tensor:
+        return self.parameters.coefficients().detach()
+
+    def _mean(self, per_sequence: torch.Tensor) -> float:
+        return float(self.reduce(per_sequence.mean().detach().reshape(1)))
+
+    def _start(self, generator: torch.Generator) -> torch.LongTensor:
+        x1 = initial_noise(self.student, (self.config.batch_size, self.config.seq_len), generator)
+        return relaxed_start(self.student, x1, self.config.relaxation, generator)
+
+    def path_kl(self, times: torch.Tensor, generator_tag: int, step: int) -> float:
+        """Full path-KL per sequence of the student with `times` (common random numbers through the tag/step)."""
+        generator = self._generator(generator_tag, step)
+        stats, _ = path_kl_rollout(
+            self.denoiser, self.student, self.teacher, times, self.coefficients(), self._start(generator),
+            self.config.substeps, generator,
+        )  # fmt: skip
+        total = sum(path_kl_interval_loss(self.student, item, self.coefficients()[k]) for k, item in enumerate(stats))
+        return self._mean(total)
+
+    def _family_step(self, index: int) -> dict:
+        state = self.search_state.setdefault("family", golden_section_start(*map(math.log, GAMMA_RANGE)))
+        log_gamma = golden_section_propose(state)
+        times = power_timesteps(self.config.num_student_steps, math.exp(log_gamma))
+        cost = self.path_kl(times, generator_tag=1, step=0)
+        golden_section_record(state, log_gamma, cost)
+        if index == self.config.family_evaluations - 1:
+            self.parameters.set_time_schedule(
+                power_timesteps(self.config.num_student_steps, math.exp(state["best_x"]))
+            )
+        return {"gamma": math.exp(log_gamma), "path_kl": cost}
+
+    def _refine_step(self, index: int) -> dict:
+        num_steps = self.config.num_student_steps
+        sweep, boundary = divmod(index, num_steps - 1)
+        boundary += 1
+        times, coefficients = self.times(), self.coefficients()
+        generator = self._generator(2, index)
+        start = self._start(generator)
+        sample = student_prefix(self.denoiser, self.student, times, coefficients, start, boundary - 1, generator)
+        local_state = generator.get_state()
+        costs = []
+        candidates = boundary_candidates(times, boundary, spread=1.0 / 2**sweep)
+        for candidate in candidates:
+            trial = times.clone()
+            trial[boundary] = candidate
+            generator.set_state(local_state)  # common random numbers across candidates
+            stats, _ = path_kl_rollout(
+                self.denoiser, self.student, self.teacher, trial, coefficients, sample, self.config.substeps,
+                generator, first_step=boundary - 1, last_step=boundary + 1,
+            )  # fmt: skip
+            losses = [
+                path_kl_interval_loss(self.student, item, coefficients[boundary - 1 + j])
+                for j, item in enumerate(stats)
+            ]
+            costs.append(self._mean(sum(losses)))
+        best = min(range(len(candidates)), key=costs.__getitem__)
+        times[boundary] = candidates[best]
+        self.parameters.set_time_schedule(times)
+        return {"boundary": boundary, "tau": candidates[best], "local_path_kl": costs[best]}
+
+    def _coefficients_step(self, index: int) -> dict:
+        generator = self._generator(3, index)
+        times = self.times()
+        stats, _ = path_kl_rollout(
+            self.denoiser, self.student, self.teacher, times, self.coefficients(), self._start(generator),
+            self.config.substeps, generator,
+        )  # fmt: skip
+
+        def loss_fn():
+            phi = self.parameters.coefficients()
+            return sum(path_kl_interval_loss(self.student, item, phi[k]) for k, item in enumerate(stats)).mean()
+
+        return self._adam(loss_fn, "path_kl")
+
+    def _gradient_step(self, index: int) -> dict:
+        generator = self._generator(4, index)
+        config = self.config
+        learn_schedule = config.scheduler_type == "lsd_plus"
+        rollout = paper_rollout(
+            self.denoiser, self.student, self.teacher, self.times(), self.coefficients(), (config.batch_size,
+            config.seq_len), config.num_teacher_steps, config.relaxation, learn_schedule, generator,
+        )  # fmt: skip
+
+        def loss_fn():
+            phi, times = self.parameters.coefficients(), self.parameters.time_schedule()
+            per_step = [
+                paper_interval_loss(self.student, rollout, k, phi[k], times, config.distance, learn_schedule)
+                for k in range(config.num_student_steps)
+            ]
+            return sum(per_step).mean()
+
+        return self._adam(loss_fn, f"paper_{config.distance}")
+
+    def _adam(self, loss_fn: Callable[[], torch.Tensor], name: str) -> dict:
+        first = last = None
+        for _ in range(self.config.adam_steps_per_round):
+            self.optimizer.zero_grad()
+            loss = loss_fn()
+            loss.backward()
+            for group in self.optimizer.param_groups:
+                for parameter in group["params"]:
+                    if parameter.grad is not None:
+                        parameter.grad = self.reduce(parameter.grad)
+            self.optimizer.step()
+            first = float(loss.detach()) if first is None else first
+            last = float(loss.detach())
+        return {name: self._mean(torch.tensor([first])), f"{name}_after": self._mean(torch.tensor([last]))}
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Results and checkpoints
+    # ------------------------------------------------------------------------------------------------------------
+
+    def to_scheduler(self) -> LSDDiscreteScheduler:
+        """The distilled sampler as a scheduler: coefficients (LSD) and learned timesteps (LSD+)."""
+        base = {k: v for k, v in self.student.config.items() if not k.startswith("_")}
+        base.update(num_inference_steps=self.config.num_student_steps, coefficients=self.coefficients().tolist())
+        if self.config.scheduler_type == "lsd_plus":
+            return LSDPlusScheduler.from_config({**base, "timesteps": self.times().tolist()})
+        return LSDDiscreteScheduler.from_config(base)
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume: parameters, optimizer, search state, step counter, config."""
+        return {
+            "config": asdict(self.config),
+            "global_step": self.global_step,
+            "parameters": {k: v.detach().clone() for k, v in self.parameters.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "search_state": self.search_state,
+            "history": self.history,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["config"] != asdict(self.config):
+            changed = sorted(k for k in state["config"] if state["config"][k] != asdict(self.config).get(k))
+            raise ValueError(f"Checkpoint was written with different distillation settings: {changed}.")
+        self.global_step = int(state["global_step"])
+        self.parameters.load_state_dict(state["parameters"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.search_state = state["search_state"]
+        self.history = list(state["history"])

@@ -1,0 +1,133 @@
+"""Student and teacher trajectories, sampled without gradient, that the objectives are computed on."""
+
+import torch
+
+from ..sampling import Denoiser, initial_noise
+from ..scheduling_lsd import LSDDiscreteScheduler, linear_timesteps
+from ..transitions import sample_jumps, uniform_noise
+from .objectives import IntervalStatistics, PaperRollout, teacher_continuation
+
+
+def relaxed_start(
+    scheduler: LSDDiscreteScheduler, sample: torch.LongTensor, relaxation: float, generator: torch.Generator | None
+) -> torch.LongTensor:
+    """A copy of x_1 with a share `relaxation` (zeta) of positions replaced by random non-MASK tokens (Eq. 9-10)."""
+    if relaxation <= 0:
+        return sample
+    config = scheduler.config
+    data_vocab = config.vocab_size - (1 if config.forward_process == "absorbing" else 0)
+    replace = uniform_noise(tuple(sample.shape), generator, sample.device) < relaxation
+    random_tokens = (uniform_noise(tuple(sample.shape), generator, sample.device) * data_vocab).long()
+    if config.forward_process == "absorbing":
+        # ids run over the data tokens, skipping the mask id
+        random_tokens = random_tokens + (random_tokens >= config.mask_token_id).long()
+    return torch.where(replace, random_tokens, sample)
+
+
+@torch.no_grad()
+def student_step(
+    denoiser: Denoiser,
+    student: LSDDiscreteScheduler,
+    sample: torch.LongTensor,
+    t: torch.Tensor,
+    s: torch.Tensor,
+    coefficient: torch.Tensor,
+    generator: torch.Generator | None,
+) -> tuple[torch.LongTensor, torch.Tensor]:
+    """One student step from t to s; returns the next state and the model output at (x_t, t)."""
+    output = denoiser(sample, t.float().expand(sample.shape[0]))
+    jumps, _ = student.jump_probabilities(output, sample, t, s, coefficient)
+    return sample_jumps(jumps, sample, generator), output
+
+
+@torch.no_grad()
+def path_kl_rollout(
+    denoiser: Denoiser,
+    student: LSDDiscreteScheduler,
+    teacher: LSDDiscreteScheduler,
+    times: torch.Tensor,
+    coefficients: torch.Tensor,
+    start: torch.LongTensor,
+    num_substeps: int,
+    generator: torch.Generator | None,
+    first_step: int = 0,
+    last_step: int | None = None,
+) -> tuple[list[IntervalStatistics], torch.LongTensor]:
+    """Walk the student from `start` at times[first_step]; at each step run the teacher across the interval.
+
+    Returns the statistics of steps `first_step .. last_step - 1` and the student's state after them.
+    """
+    last_step = len(times) - 1 if last_step is None else last_step
+    sample, statistics = start, []
+    for k in range(first_step, last_step):
+        t, s = times[k], times[k + 1]
+        next_sample, output = student_step(denoiser, student, sample, t, s, coefficients[k], generator)
+        statistics.append(teacher_continuation(denoiser, teacher, sample, output, t, s, num_substeps, generator))
+        sample = next_sample
+    return statistics, sample
+
+
+@torch.no_grad()
+def student_prefix(
+    denoiser: Denoiser,
+    student: LSDDiscreteScheduler,
+    times: torch.Tensor,
+    coefficients: torch.Tensor,
+    start: torch.LongTensor,
+    num_steps: int,
+    generator: torch.Generator | None,
+) -> torch.LongTensor:
+    """The student's state after its first `num_steps` steps (no teacher work)."""
+    sample = start
+    for k in range(num_steps):
+        sample, _ = student_step(denoiser, student, sample, times[k], times[k + 1], coefficients[k], generator)
+    return sample
+
+
+@torch.no_grad()
+def paper_rollout(
+    denoiser: Denoiser,
+    student: LSDDiscreteScheduler,
+    teacher: LSDDiscreteScheduler,
+    times: torch.Tensor,
+    coefficients: torch.Tensor,
+    shape: tuple[int, int],
+    num_teacher_steps: int,
+    relaxation: float,
+    learn_schedule: bool,
+    generator: torch.Generator | None,
+) -> PaperRollout:
+    """The paper's setting: teacher (N uniform steps) and student (M steps) start from one x_1, relaxed by zeta."""
+    x1 = initial_noise(teacher, shape, generator)
+    num_student_steps = len(times) - 1
+    stride = num_teacher_steps // num_student_steps
+    teacher_times = linear_timesteps(num_teacher_steps)
+    sample, scores, cumulative = x1, [], [None] * (num_teacher_steps + 1)
+    running = None
+    for n in range(num_teacher_steps):
+        t, s = teacher_times[n], teacher_times[n + 1]
+        output = denoiser(sample, t.float().expand(shape[0]))
+        rates = teacher.reverse_rates(output, sample, t)
+        if not learn_schedule and n % stride == 0:
+            scores.append(rates / teacher.noise.sigma(t))
+        if learn_schedule:
+            running = torch.zeros_like(rates) if running is None else running
+            cumulative[n] = running.clone()
+            running = running + (t - s) * rates
+        jumps, _ = teacher.jump_probabilities(output, sample, t, s)
+        sample = sample_jumps(jumps, sample, generator)
+    if learn_schedule:
+        cumulative[num_teacher_steps] = running
+    student_samples, student_outputs = [], []
+    sample = relaxed_start(student, x1, relaxation, generator)
+    for k in range(num_student_steps):
+        student_samples.append(sample)
+        sample, output = student_step(denoiser, student, sample, times[k], times[k + 1], coefficients[k], generator)
+        student_outputs.append(output)
+    return PaperRollout(
+        teacher_times=teacher_times,
+        teacher_scores=scores,
+        teacher_rate_cumsum=torch.stack(cumulative) if learn_schedule else None,
+        student_samples=student_samples,
+        student_outputs=student_outputs,
+    )

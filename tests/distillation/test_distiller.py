@@ -1,0 +1,103 @@
+import pytest
+import torch
+
+from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler
+from lsd_schedulers.distillation import DistillationConfig, LSDDistiller
+from lsd_schedulers.distillation.checkpointing import load_checkpoint, save_checkpoint
+from lsd_schedulers.models import MarkovChainOracle, countdown_chain
+from lsd_schedulers.sampling import generate
+
+SMALL = {"num_student_steps": 4, "num_teacher_steps": 16, "batch_size": 16, "seq_len": 48}
+
+
+@pytest.fixture(scope="module")
+def oracle():
+    initial, transition = countdown_chain(8)
+    return MarkovChainOracle(initial, transition)
+
+
+def baseline():
+    return LSDDiscreteScheduler(vocab_size=9, mask_token_id=8)
+
+
+def small_config(**overrides):
+    settings = {**SMALL, "family_evaluations": 4, "refine_sweeps": 1, "coefficient_rounds": 2,
+                "adam_steps_per_round": 10}  # fmt: skip
+    return DistillationConfig(**{**settings, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"num_student_steps": 5, "num_teacher_steps": 16}, r"N=16\) must be a multiple of num_student_steps \(M=5\)"),
+        ({"num_student_steps": 32, "num_teacher_steps": 16}, "cannot take more steps than the teacher: M=32 > N=16"),
+        ({"objective": "mse"}, "Unknown objective 'mse'"),
+        ({"scheduler_type": "lsd_pp"}, "Unknown scheduler_type 'lsd_pp'"),
+        ({"distance": "cosine"}, "Unknown distance 'cosine'"),
+        ({"relaxation": 1.5}, r"relaxation \(zeta\) must lie in \[0, 1\)"),
+    ],
+)
+def test_bad_settings_are_rejected(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        small_config(**overrides)
+
+
+def test_teacher_with_learned_values_is_rejected(oracle):
+    with pytest.raises(ValueError, match="teacher must be a baseline sampler"):
+        LSDDistiller(oracle, LSDDiscreteScheduler(vocab_size=9, coefficients=[1.0, 1.0]), small_config())
+
+
+def test_path_kl_keeps_coefficients_near_one_for_an_exact_teacher(oracle):
+    """With an exact denoiser the step marginals are already right: the corrected path-KL must not move Phi much."""
+    distiller = LSDDistiller(oracle, baseline(), small_config(scheduler_type="lsd", coefficient_rounds=3)).fit()
+    coefficients = distiller.coefficients()
+    # tolerance from the spread of 3 rollouts of 16 x 48 tokens; the paper's objective moves them by > 0.5
+    assert torch.allclose(coefficients[:-1], torch.ones(3, dtype=torch.float64), atol=0.1)
+
+
+def test_paper_objective_collapses_coefficients_on_an_exact_model(oracle):
+    """ALGORITHM.md section 5: L2 between scores of different states drives early Phi towards 0."""
+    config = small_config(scheduler_type="lsd", objective="paper", coefficient_rounds=3, adam_steps_per_round=60,
+                          learning_rate=0.1)  # fmt: skip
+    coefficients = LSDDistiller(oracle, baseline(), config).fit().coefficients()
+    assert coefficients[0] < 0.5
+
+
+def test_lsd_plus_path_kl_learns_a_valid_schedule_that_samples(oracle):
+    distiller = LSDDistiller(oracle, baseline(), small_config()).fit()
+    scheduler = distiller.to_scheduler()
+    assert isinstance(scheduler, LSDPlusScheduler)
+    times = torch.tensor(scheduler.config.timesteps)
+    assert times[0] == 1 and times[-1] == 0 and (times[1:] < times[:-1]).all()
+    assert times.tolist() != torch.linspace(1, 0, 5).tolist()
+    samples = generate(oracle, scheduler, (4, 48), generator=torch.Generator().manual_seed(0))
+    assert not (samples == 8).any()
+
+
+def test_lsd_plus_paper_objective_learns_times_by_gradient(oracle):
+    config = small_config(objective="paper", distance="kl", coefficient_rounds=2)
+    scheduler = LSDDistiller(oracle, baseline(), config).fit().to_scheduler()
+    times = torch.tensor(scheduler.config.timesteps, dtype=torch.float64)
+    assert (times[1:] < times[:-1]).all()
+    assert not torch.allclose(times, torch.linspace(1, 0, 5, dtype=torch.float64))
+
+
+def test_resuming_from_a_checkpoint_reaches_the_same_result(oracle, tmp_path):
+    config = small_config()
+    uninterrupted = LSDDistiller(oracle, baseline(), config).fit()
+    first = LSDDistiller(oracle, baseline(), config)
+    for _ in range(5):
+        first.step()
+    save_checkpoint(first.state_dict(), tmp_path, first.global_step)
+    resumed = LSDDistiller(oracle, baseline(), config)
+    resumed.load_state_dict(load_checkpoint(tmp_path / "checkpoint-5"))
+    resumed.fit()
+    assert resumed.coefficients().tolist() == uninterrupted.coefficients().tolist()
+    assert resumed.times().tolist() == uninterrupted.times().tolist()
+
+
+def test_checkpoint_from_other_settings_is_rejected(oracle):
+    state = LSDDistiller(oracle, baseline(), small_config()).state_dict()
+    other = LSDDistiller(oracle, baseline(), small_config(seed=3))
+    with pytest.raises(ValueError, match=r"different distillation settings: \['seed'\]"):
+        other.load_state_dict(state)
