@@ -4,6 +4,7 @@ import torch
 from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler
 from lsd_schedulers.distillation import DistillationConfig, LSDDistiller
 from lsd_schedulers.distillation.checkpointing import load_checkpoint, save_checkpoint
+from lsd_schedulers.distillation.jys import jys_schedule
 from lsd_schedulers.models import MarkovChainOracle, countdown_chain
 from lsd_schedulers.sampling import generate
 
@@ -101,3 +102,11 @@ def test_checkpoint_from_other_settings_is_rejected(oracle):
     other = LSDDistiller(oracle, baseline(), small_config(seed=3))
     with pytest.raises(ValueError, match=r"different distillation settings: \['seed'\]"):
         other.load_state_dict(state)
+
+
+@pytest.mark.parametrize("steps", [4, 3])
+def test_jys_search_returns_a_valid_schedule(oracle, steps):
+    config = small_config(num_student_steps=steps, num_teacher_steps=12 if steps == 3 else 16, scheduler_type="lsd")
+    times = jys_schedule(LSDDistiller(oracle, baseline(), config), evaluations_per_split=3)
+    assert times.numel() == steps + 1
+    assert times[0] == 1 and times[-1] == 0 and (times[1:] < times[:-1]).all()

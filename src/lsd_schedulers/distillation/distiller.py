@@ -164,7 +164,8 @@ class LSDDistiller:
             step -= count
         raise IndexError(f"Step {step} is past the end of the run.")
 
-    def _generator(self, tag: int, step: int) -> torch.Generator:
+    def generator(self, tag: int, step: int) -> torch.Generator:
+        """A generator seeded by (seed, tag, step, process): the same numbers on a rerun or a resume."""
         seed = ((self.config.seed * 1_000_003 + tag) * 100_003 + step) * 1_009 + self.process_index
         return torch.Generator().manual_seed(seed % (2**63))
 
@@ -195,22 +196,24 @@ class LSDDistiller:
     def coefficients(self) -> torch.Tensor:
         return self.parameters.coefficients().detach()
 
-    def _mean(self, per_sequence: torch.Tensor) -> float:
+    def mean_over_processes(self, per_sequence: torch.Tensor) -> float:
+        """Mean of a per-sequence cost over this process's batch and all processes (identical on every rank)."""
         return float(self.reduce(per_sequence.mean().detach().reshape(1)))
 
-    def _start(self, generator: torch.Generator) -> torch.LongTensor:
+    def start_states(self, generator: torch.Generator) -> torch.LongTensor:
+        """x_1 for a batch of student trajectories, with the relaxed start applied."""
         x1 = initial_noise(self.student, (self.config.batch_size, self.config.seq_len), generator)
         return relaxed_start(self.student, x1, self.config.relaxation, generator)
 
     def path_kl(self, times: torch.Tensor, generator_tag: int, step: int) -> float:
         """Full path-KL per sequence of the student with `times` (common random numbers through the tag/step)."""
-        generator = self._generator(generator_tag, step)
+        generator = self.generator(generator_tag, step)
         stats, _ = path_kl_rollout(
-            self.denoiser, self.student, self.teacher, times, self.coefficients(), self._start(generator),
+            self.denoiser, self.student, self.teacher, times, self.coefficients(), self.start_states(generator),
             self.config.substeps, generator,
         )  # fmt: skip
         total = sum(path_kl_interval_loss(self.student, item, self.coefficients()[k]) for k, item in enumerate(stats))
-        return self._mean(total)
+        return self.mean_over_processes(total)
 
     def _family_step(self, index: int) -> dict:
         state = self.search_state.setdefault("family", golden_section_start(*map(math.log, GAMMA_RANGE)))
@@ -229,8 +232,8 @@ class LSDDistiller:
         sweep, boundary = divmod(index, num_steps - 1)
         boundary += 1
         times, coefficients = self.times(), self.coefficients()
-        generator = self._generator(2, index)
-        start = self._start(generator)
+        generator = self.generator(2, index)
+        start = self.start_states(generator)
         sample = student_prefix(self.denoiser, self.student, times, coefficients, start, boundary - 1, generator)
         local_state = generator.get_state()
         costs = []
@@ -247,17 +250,17 @@ class LSDDistiller:
                 path_kl_interval_loss(self.student, item, coefficients[boundary - 1 + j])
                 for j, item in enumerate(stats)
             ]
-            costs.append(self._mean(sum(losses)))
+            costs.append(self.mean_over_processes(sum(losses)))
         best = min(range(len(candidates)), key=costs.__getitem__)
         times[boundary] = candidates[best]
         self.parameters.set_time_schedule(times)
         return {"boundary": boundary, "tau": candidates[best], "local_path_kl": costs[best]}
 
     def _coefficients_step(self, index: int) -> dict:
-        generator = self._generator(3, index)
+        generator = self.generator(3, index)
         times = self.times()
         stats, _ = path_kl_rollout(
-            self.denoiser, self.student, self.teacher, times, self.coefficients(), self._start(generator),
+            self.denoiser, self.student, self.teacher, times, self.coefficients(), self.start_states(generator),
             self.config.substeps, generator,
         )  # fmt: skip
 
@@ -268,7 +271,7 @@ class LSDDistiller:
         return self._adam(loss_fn, "path_kl")
 
     def _gradient_step(self, index: int) -> dict:
-        generator = self._generator(4, index)
+        generator = self.generator(4, index)
         config = self.config
         learn_schedule = config.scheduler_type == "lsd_plus"
         rollout = paper_rollout(
@@ -299,7 +302,7 @@ class LSDDistiller:
             self.optimizer.step()
             first = float(loss.detach()) if first is None else first
             last = float(loss.detach())
-        return {name: self._mean(torch.tensor([first])), f"{name}_after": self._mean(torch.tensor([last]))}
+        return {name: self.mean_over_processes(torch.tensor([first])), f"{name}_after": self.mean_over_processes(torch.tensor([last]))}
 
     # ------------------------------------------------------------------------------------------------------------
     # Results and checkpoints

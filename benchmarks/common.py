@@ -1,0 +1,94 @@
+"""Shared pieces of the benchmark scripts: the sampler line-up, distillation runs, and results files."""
+
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler
+from lsd_schedulers.distillation import DistillationConfig, LSDDistiller
+from lsd_schedulers.distillation.jys import jys_schedule
+
+# name -> (scheduler_type, objective) of the distilled samplers in every table
+DISTILLED = {
+    "lsd": ("lsd", "path_kl"),
+    "lsd_plus": ("lsd_plus", "path_kl"),
+    "lsd_paper": ("lsd", "paper"),
+    "lsd_plus_paper": ("lsd_plus", "paper"),
+}
+POWER_GRID = (0.1, 0.2, 0.3, 0.5, 0.7)
+
+
+def variant(baseline: LSDDiscreteScheduler, **overrides) -> LSDDiscreteScheduler:
+    """The baseline sampler with some config fields changed."""
+    config = {k: v for k, v in baseline.config.items() if not k.startswith("_")}
+    return LSDDiscreteScheduler.from_config({**config, **overrides})
+
+
+def hand_made(baseline: LSDDiscreteScheduler) -> dict[str, LSDDiscreteScheduler]:
+    """euler, tweedie, cosine and the power grid."""
+    samplers = {
+        "euler": variant(baseline, solver="euler"),
+        "tweedie": variant(baseline, solver="tweedie"),
+        "cosine": variant(baseline, timestep_spacing="cosine"),
+    }
+    for gamma in POWER_GRID:
+        samplers[f"power({gamma})"] = variant(baseline, timestep_spacing="power", timestep_power=gamma)
+    return samplers
+
+
+def distil_all(denoiser, baseline: LSDDiscreteScheduler, steps: int, **settings) -> dict[str, tuple]:
+    """Every distilled sampler of the line-up at M = `steps`: name -> (scheduler, seconds)."""
+    results = {}
+    for name, (scheduler_type, objective) in DISTILLED.items():
+        config = DistillationConfig(
+            num_student_steps=steps, num_teacher_steps=8 * steps, scheduler_type=scheduler_type,
+            objective=objective, **settings,
+        )  # fmt: skip
+        start = time.perf_counter()
+        scheduler = LSDDistiller(denoiser, baseline, config).fit().to_scheduler()
+        results[name] = (scheduler, time.perf_counter() - start)
+        print(f"  distilled {name} (M={steps}) in {results[name][1]:.0f} s", flush=True)
+    start = time.perf_counter()
+    config = DistillationConfig(num_student_steps=steps, num_teacher_steps=8 * steps, scheduler_type="lsd", **settings)
+    times = jys_schedule(LSDDistiller(denoiser, baseline, config))
+    jys = LSDPlusScheduler.from_config({**variant(baseline).config, "timesteps": times.tolist()})
+    results["jys"] = (jys, time.perf_counter() - start)
+    print(f"  searched jys (M={steps}) in {results['jys'][1]:.0f} s", flush=True)
+    return results
+
+
+def keep_best_power(rows: list[dict], metric: str) -> list[dict]:
+    """Of the power(gamma) rows keep the best by `metric` (the strongest hand-made baseline), named `power`."""
+    powers = [row for row in rows if row["sampler"].startswith("power(")]
+    others = [row for row in rows if not row["sampler"].startswith("power(")]
+    if not powers:
+        return rows
+    best = min(powers, key=lambda row: row["metrics"][metric])
+    return others + [{**best, "sampler": "power", "gamma": float(best["sampler"][len("power(") : -1])}]
+
+
+def learned_values(scheduler: LSDDiscreteScheduler) -> dict:
+    """The learned coefficients and schedule of a sampler (None for baselines), for the results file and plots."""
+    return {"coefficients": scheduler.config.coefficients, "timesteps": scheduler.config.get("timesteps")}
+
+
+def write_results(path: str | os.PathLike, task: str, teacher: dict, rows: list[dict], extra: dict) -> None:
+    """The results file of EVALUATION.md: task, command, machine, date, teacher, rows."""
+    record = {
+        "task": task,
+        "command": "python " + " ".join(sys.argv),
+        "machine": f"{os.cpu_count()}-core CPU ({platform.machine()}), torch {torch.__version__}",
+        "date": datetime.date.today().isoformat(),
+        "teacher": teacher,
+        "rows": rows,
+        **extra,
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {path}")
