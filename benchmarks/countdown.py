@@ -10,8 +10,8 @@ import argparse
 import time
 
 import torch
-
 from common import distil_all, hand_made, keep_best_power, learned_values, variant, write_results
+
 from lsd_schedulers import LSDDiscreteScheduler
 from lsd_schedulers.metrics.evaluation import compare_samplers, countdown_metrics, sample_in_batches
 from lsd_schedulers.models import MarkovChainOracle, countdown_chain

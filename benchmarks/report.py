@@ -1,6 +1,6 @@
 """Render docs/benchmarks.md and its figures from benchmarks/results/*.json.
 
-    python benchmarks/report.py
+python benchmarks/report.py
 """
 
 import json
@@ -72,7 +72,9 @@ def quality_plot(record: dict, metric: str, path: Path, ylabel: str) -> None:
     teacher = record["teacher"]
     axis.axhline(teacher["metrics"][metric], color="black", linestyle="--", label=f"teacher (N={teacher['nfe']})")
     axis.set(xscale="log", yscale="log", xlabel="NFE (model calls)", ylabel=ylabel, title=record["task"])
-    axis.set_xticks(sorted({row["nfe"] for row in record["rows"]}), labels=sorted({row["nfe"] for row in record["rows"]}))
+    axis.set_xticks(
+        sorted({row["nfe"] for row in record["rows"]}), labels=sorted({row["nfe"] for row in record["rows"]})
+    )
     axis.legend(fontsize=8, ncol=2)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
@@ -87,7 +89,12 @@ def schedule_plot(record: dict, path: Path) -> None:
         axis.plot(steps, [1 - k / nfe for k in steps], color="gray", linestyle=":", label="linear")
         power = row_of(rows, "power")
         if power:
-            axis.plot(steps, [(1 - k / nfe) ** power["gamma"] for k in steps], label=f"power {power['gamma']}", **STYLE["power"])
+            axis.plot(
+                steps,
+                [(1 - k / nfe) ** power["gamma"] for k in steps],
+                label=f"power {power['gamma']}",
+                **STYLE["power"],
+            )
         for sampler in ("jys", "lsd_plus", "lsd_plus_paper"):
             row = row_of(rows, sampler)
             if row and row.get("timesteps"):
@@ -109,7 +116,11 @@ def countdown_section(record: dict) -> str:
     for nfe, rows in rows_by_nfe(record).items():
         learned = row_of(rows, "lsd_plus")
         rivals = {name: row_of(rows, name) for name in ("euler", "power", "jys")}
-        wins = {name: learned["metrics"]["violation_rate"] < row["metrics"]["violation_rate"] for name, row in rivals.items() if row}
+        wins = {
+            name: learned["metrics"]["violation_rate"] < row["metrics"]["violation_rate"]
+            for name, row in rivals.items()
+            if row
+        }
         kl_ok = learned["metrics"]["unigram_kl"] <= teacher["metrics"]["unigram_kl"] + 0.002
         checks.append(
             f"| {nfe} | {learned['metrics']['violation_rate']:.4f} | "
@@ -119,12 +130,12 @@ def countdown_section(record: dict) -> str:
         )
     return f"""## Countdown with the exact oracle
 
-V = 32, L = 256, {record['distillation']['samples_per_cell']} samples per cell on evaluation seeds from
-{record['distillation']['eval_seed']} (distillation used seeds below 1000). The denoiser is exact, so every error is
+V = 32, L = 256, {record["distillation"]["samples_per_cell"]} samples per cell on evaluation seeds from
+{record["distillation"]["eval_seed"]} (distillation used seeds below 1000). The denoiser is exact, so every error is
 the sampler's. `power` is the best of tau_k = (1 - k/M)^gamma over gamma in {{0.1, 0.2, 0.3, 0.5, 0.7}}, chosen on the
 evaluation metric itself (the strongest hand-made baseline). Teacher for distillation: N = 8 M Tweedie steps.
 
-Command: `{record['command']}` ({record['machine']}, {record['date']}).
+Command: `{record["command"]}` ({record["machine"]}, {record["date"]}).
 
 ![violation rate vs NFE](images/countdown_violation_vs_nfe.png)
 
@@ -132,13 +143,13 @@ Command: `{record['command']}` ({record['machine']}, {record['date']}).
 
 ### Targets
 
-| M | lsd_plus violation | beats euler | beats best power | beats jys | unigram KL <= teacher + 0.002 | gap closed | distill s |
+| M | lsd_plus violation | beats euler | beats power | beats jys | KL <= teacher + 0.002 | gap closed | distill s |
 | ---: | ---: | --- | --- | --- | --- | ---: | ---: |
 {chr(10).join(checks)}
 
 ### All rows
 
-{table(record, ['violation_rate', 'sequence_violation_rate', 'unigram_kl'])}
+{table(record, ["violation_rate", "sequence_violation_rate", "unigram_kl"])}
 """
 
 
@@ -147,15 +158,16 @@ def tiny_section(record: dict) -> str:
     chain = record["chain"]
     return f"""## Tiny exact task
 
-A random Markov chain with V = {chain['num_states']}, L = {chain['seq_len']} (seed {chain['seed']}): the sampler's whole
-output distribution over all (V + 1)^L strings is pushed forward exactly, so TV and KL(data || sampler) are exact.
+A random Markov chain with V = {chain["num_states"]}, L = {chain["seq_len"]} (seed {chain["seed"]}): the sampler's
+whole output distribution over all (V + 1)^L strings is pushed forward exactly, so TV and KL(data || sampler) are
+exact.
 `power` is the best gamma by TV.
 
-Command: `{record['command']}` ({record['machine']}, {record['date']}).
+Command: `{record["command"]}` ({record["machine"]}, {record["date"]}).
 
 ![TV vs NFE](images/tiny_exact_tv_vs_nfe.png)
 
-{table(record, ['tv', 'kl'])}
+{table(record, ["tv", "kl"])}
 """
 
 

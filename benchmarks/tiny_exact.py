@@ -13,8 +13,8 @@ import itertools
 import time
 
 import torch
-
 from common import distil_all, hand_made, keep_best_power, learned_values, variant, write_results
+
 from lsd_schedulers import LSDDiscreteScheduler
 from lsd_schedulers.models import MarkovChainOracle
 from lsd_schedulers.transitions import transition_from_jumps
@@ -63,7 +63,7 @@ def exact_output_distribution(
             joint = per_position[:, 0]
             for position in range(1, length):
                 # outer product over positions: p(y) = prod_i P_i(y_i | x)
-                joint = (joint.unsqueeze(-1) * per_position[:, position].view(len(part), *[1] * position, alphabet))
+                joint = joint.unsqueeze(-1) * per_position[:, position].view(len(part), *[1] * position, alphabet)
             pushed += distribution[part] @ joint.reshape(len(part), -1)
         distribution = pushed
     return distribution

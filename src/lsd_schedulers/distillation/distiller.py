@@ -302,7 +302,10 @@ class LSDDistiller:
             self.optimizer.step()
             first = float(loss.detach()) if first is None else first
             last = float(loss.detach())
-        return {name: self.mean_over_processes(torch.tensor([first])), f"{name}_after": self.mean_over_processes(torch.tensor([last]))}
+        return {
+            name: self.mean_over_processes(torch.tensor([first])),
+            f"{name}_after": self.mean_over_processes(torch.tensor([last])),
+        }
 
     # ------------------------------------------------------------------------------------------------------------
     # Results and checkpoints
