@@ -22,7 +22,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import ProjectConfiguration, set_seed
-from huggingface_hub import ModelCard, create_repo, upload_folder
+from huggingface_hub import create_repo, upload_folder
 from tqdm.auto import tqdm
 
 from lsd_schedulers import LSDDiscreteScheduler
@@ -158,44 +158,14 @@ def evaluate(args, denoiser, baseline, stationary, distilled: dict[str, LSDDiscr
     return [row for row in rows if not row["sampler"].startswith("power(") or row is best]
 
 
-def model_card(args: argparse.Namespace, config: DistillationConfig, table: str, seconds: float) -> ModelCard:
-    command = "accelerate launch examples/distill.py " + " ".join(
-        f"--{k} {v}" for k, v in sorted(vars(args).items()) if v not in (None, False) and k not in ("hub_token",)
-    )
-    kind = "LSD+ (coefficients and time schedule)" if config.scheduler_type == "lsd_plus" else "LSD (coefficients)"
-    class_name = "LSDPlusScheduler" if config.scheduler_type == "lsd_plus" else "LSDDiscreteScheduler"
-    location = args.hub_model_id or args.output_dir
-    content = f"""---
-library_name: diffusers
-tags:
-- lsd_schedulers
-- discrete-diffusion
-- scheduler
----
-
-# {kind} sampler, {config.num_student_steps} steps
-
-A learned few-step sampler (Learnable Sampler Distillation, arXiv 2509.19962) distilled with `lsd_schedulers`.
-Load it with:
-
-```python
-from lsd_schedulers import {class_name}
-scheduler = {class_name}.from_pretrained("{location}")
-```
-
-## Distillation
-
-- teacher: `{args.teacher}` with the baseline `{args.solver}` sampler, N = {config.num_teacher_steps} steps
-- student: M = {config.num_student_steps} steps, objective `{config.objective}`, relaxation zeta = {config.relaxation}
-- seeds: distillation seed {config.seed}; evaluation seeds from {args.eval_seed} (disjoint)
-- wall time: {seconds:.0f} s
-- command: `{command}`
-
-## Comparison on evaluation seeds ({args.eval_samples} samples per row)
-
-{table}
-"""
-    return ModelCard(content)
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces this run (the Hub token left out)."""
+    options = []
+    for key, value in sorted(vars(args).items()):
+        if key == "hub_token" or value in (None, False):
+            continue
+        options.append(f"--{key}" if value is True else f"--{key} {value}")
+    return "accelerate launch examples/distill.py " + " ".join(options)
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -265,17 +235,23 @@ def main(args: argparse.Namespace) -> dict:
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        scheduler = distilled[config.scheduler_type]
-        scheduler.save_pretrained(output_dir)
         rows = [] if args.skip_evaluation else evaluate(args, denoiser, baseline, stationary, distilled)
-        table = markdown_table(rows) if rows else "(evaluation skipped)"
+        table = markdown_table(rows) if rows else None
+        scheduler = distiller.save_pretrained(
+            output_dir,
+            teacher=f"the exact countdown oracle (V={args.num_states}, L={args.seq_len}), {args.solver} sampler",
+            seconds=seconds,
+            table=table,
+            command=command_line(args),
+            eval_seed=None if args.skip_evaluation else args.eval_seed,
+            location=args.hub_model_id or str(output_dir),
+        )
         result.update(rows=rows, scheduler=dict(scheduler.config))
         (output_dir / "distillation_results.json").write_text(json.dumps(result, indent=2, default=str))
-        model_card(args, config, table, seconds).save(output_dir / "README.md")
         print(
             f"\nDistilled {config.scheduler_type} for M={config.num_student_steps} in {seconds:.0f} s -> {output_dir}"
         )
-        print(table)
+        print(table or "")
         if args.push_to_hub:
             repo_id = create_repo(args.hub_model_id or output_dir.name, exist_ok=True, token=args.hub_token).repo_id
             upload_folder(

@@ -1,4 +1,5 @@
-from .distiller import DistillationConfig, LSDDistiller
+from .config import DistillationConfig
+from .distiller import LSDDistiller
 from .objectives import generalized_kl, path_kl_interval_loss, teacher_continuation
 from .parameters import StudentParameters, logits_from_schedule, schedule_from_logits
 

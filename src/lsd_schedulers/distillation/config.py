@@ -1,0 +1,67 @@
+"""Settings of a distillation run."""
+
+from dataclasses import dataclass
+
+from .objectives import DISTANCES
+
+OBJECTIVES = ("path_kl", "paper")
+SCHEDULER_TYPES = ("lsd", "lsd_plus")
+
+
+@dataclass
+class DistillationConfig:
+    """Settings of a distillation run (all plain values, saved in checkpoints and model cards).
+
+    Args:
+        num_student_steps (`int`): M, the student's model calls.
+        num_teacher_steps (`int`): N, the teacher's steps; a multiple of M.
+        scheduler_type (`str`): `"lsd"` (coefficients) or `"lsd_plus"` (coefficients and time schedule).
+        objective (`str`): `"path_kl"` (default, see ALGORITHM.md section 5) or `"paper"` (Eq. 6/8).
+        distance (`str`): the paper objective's distance, `"l2"`, `"l1"` or `"kl"`.
+        relaxation (`float`): zeta, the share of the student's x_1 replaced by random tokens.
+        batch_size (`int`): trajectories per process per rollout.
+        seq_len (`int`): sequence length of the trajectories.
+        coefficient_rounds (`int`): rollouts for the coefficients (path_kl) or for all parameters (paper).
+        adam_steps_per_round (`int`): Adam steps on each rollout's cached loss.
+        learning_rate (`float`): Adam's learning rate on log Phi and the schedule logits.
+        family_evaluations (`int`): golden-section evaluations of the power family (path_kl LSD+).
+        refine_sweeps (`int`): sweeps over the M - 1 inner boundaries (path_kl LSD+).
+        seed (`int`): base seed of every generator.
+    """
+
+    num_student_steps: int = 8
+    num_teacher_steps: int = 64
+    scheduler_type: str = "lsd_plus"
+    objective: str = "path_kl"
+    distance: str = "l2"
+    relaxation: float = 0.05
+    batch_size: int = 32
+    seq_len: int = 256
+    coefficient_rounds: int = 3
+    adam_steps_per_round: int = 30
+    learning_rate: float = 0.05
+    family_evaluations: int = 10
+    refine_sweeps: int = 2
+    seed: int = 0
+
+    def __post_init__(self):
+        m, n = self.num_student_steps, self.num_teacher_steps
+        if not isinstance(m, int) or m < 1:
+            raise ValueError(f"num_student_steps must be a positive integer, got {m!r}.")
+        if m > n:
+            raise ValueError(f"The student cannot take more steps than the teacher: M={m} > N={n}.")
+        if n % m:
+            raise ValueError(f"num_teacher_steps (N={n}) must be a multiple of num_student_steps (M={m}).")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"Unknown objective {self.objective!r}; expected one of {OBJECTIVES}.")
+        if self.scheduler_type not in SCHEDULER_TYPES:
+            raise ValueError(f"Unknown scheduler_type {self.scheduler_type!r}; expected one of {SCHEDULER_TYPES}.")
+        if self.distance not in DISTANCES:
+            raise ValueError(f"Unknown distance {self.distance!r}; expected one of {DISTANCES}.")
+        if not 0 <= self.relaxation < 1:
+            raise ValueError(f"relaxation (zeta) must lie in [0, 1), got {self.relaxation}.")
+
+    @property
+    def substeps(self) -> int:
+        """Teacher steps per student interval, J = N / M."""
+        return self.num_teacher_steps // self.num_student_steps

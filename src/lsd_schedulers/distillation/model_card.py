@@ -1,0 +1,76 @@
+"""The model card written next to a distilled scheduler's config."""
+
+from huggingface_hub import ModelCard
+
+from .config import DistillationConfig
+
+CARD_TEMPLATE = """---
+library_name: diffusers
+tags:
+- lsd_schedulers
+- discrete-diffusion
+- scheduler
+---
+
+# {kind} sampler, {num_student_steps} steps
+
+A learned few-step sampler (Learnable Sampler Distillation, arXiv 2509.19962) distilled with `lsd_schedulers`.
+Load it with:
+
+```python
+from lsd_schedulers import {class_name}
+
+scheduler = {class_name}.from_pretrained("{location}")
+scheduler.set_timesteps()  # the {num_student_steps} steps it was distilled for
+```
+
+## Distillation
+
+- teacher: {teacher} with its baseline sampler, N = {num_teacher_steps} steps
+- student: M = {num_student_steps} steps, objective `{objective}`, relaxation zeta = {relaxation}
+- seeds: distillation seed {seed}{evaluation_seeds}
+- wall time: {seconds:.0f} s
+{command}
+## Comparison
+
+{table}
+"""
+
+
+def distillation_model_card(
+    config: DistillationConfig,
+    teacher: str,
+    location: str,
+    seconds: float,
+    table: str | None = None,
+    command: str | None = None,
+    eval_seed: int | None = None,
+) -> ModelCard:
+    """A model card stating the teacher, N, M, objective, seeds, wall time, command and comparison table.
+
+    Args:
+        config (`DistillationConfig`): the run's settings.
+        teacher (`str`): what the frozen denoiser is.
+        location (`str`): the folder or Hub repo id to load from.
+        seconds (`float`): distillation wall time.
+        table (`str`, *optional*): a markdown comparison table on evaluation seeds.
+        command (`str`, *optional*): the command that produced the sampler.
+        eval_seed (`int`, *optional*): the first evaluation seed of the table.
+    """
+    plus = config.scheduler_type == "lsd_plus"
+    content = CARD_TEMPLATE.format(
+        kind="LSD+ (coefficients and time schedule)" if plus else "LSD (coefficients)",
+        class_name="LSDPlusScheduler" if plus else "LSDDiscreteScheduler",
+        location=location,
+        teacher=teacher,
+        num_teacher_steps=config.num_teacher_steps,
+        num_student_steps=config.num_student_steps,
+        objective=config.objective + (f" ({config.distance})" if config.objective == "paper" else ""),
+        relaxation=config.relaxation,
+        seed=config.seed,
+        evaluation_seeds="" if eval_seed is None else f"; evaluation seeds from {eval_seed} (never used in training)",
+        seconds=seconds,
+        command=f"- command: `{command}`\n" if command else "",
+        table=table or "(no evaluation was run)",
+    )
+    return ModelCard(content)
