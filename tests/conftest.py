@@ -1,3 +1,6 @@
+import shutil
+from pathlib import Path
+
 import torch
 
 
@@ -16,3 +19,15 @@ class FixedLogitsDenoiser:
         # depend on the state, so that different trajectories see different outputs
         logits += 0.1 * (sample.unsqueeze(-1) % 3).float()
         return logits
+
+
+def publish_to_fake_hub(cache: Path, repo_id: str, folder: Path, ignore: tuple[str, ...] = ()) -> Path:
+    """Lay `folder` out as the Hub cache does for `repo_id` (refs/main -> snapshot), so that offline loading by
+    repo id (HF_HUB_OFFLINE=1, HF_HUB_CACHE=cache) finds it. Returns the snapshot folder."""
+    revision = "0" * 40
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / revision
+    shutil.copytree(folder, snapshot, ignore=shutil.ignore_patterns(*ignore))
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(revision)
+    return snapshot

@@ -1,9 +1,20 @@
 """Learned few-step samplers for discrete diffusion models, as diffusers schedulers."""
 
+from .models import MarkovChainOracle, MaskedDiffusionTransformer
 from .noise_schedules import NoiseSchedule
+from .pipelines import LSDMaskedTextPipeline, MaskedTextPipelineOutput
 from .scheduling_lsd import LSDDiscreteScheduler, LSDSchedulerOutput
 from .scheduling_lsd_plus import LSDPlusScheduler
 
 __version__ = "0.1.0"
 
-__all__ = ["LSDDiscreteScheduler", "LSDPlusScheduler", "LSDSchedulerOutput", "NoiseSchedule"]
+__all__ = [
+    "LSDDiscreteScheduler",
+    "LSDMaskedTextPipeline",
+    "LSDPlusScheduler",
+    "LSDSchedulerOutput",
+    "MarkovChainOracle",
+    "MaskedDiffusionTransformer",
+    "MaskedTextPipelineOutput",
+    "NoiseSchedule",
+]

@@ -1,6 +1,7 @@
 """LSDPlusScheduler: LSD coefficients plus a learned time schedule (LSD+)."""
 
 import torch
+from diffusers import ConfigMixin, SchedulerMixin  # noqa: F401 - diffusers' pipeline loader looks these names up here
 from diffusers.configuration_utils import register_to_config
 
 from .scheduling_lsd import LSDDiscreteScheduler, validate_time_schedule

@@ -4,7 +4,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import publish_to_fake_hub
 
 from lsd_schedulers import LSDPlusScheduler
 from lsd_schedulers.models import MarkovChainOracle, countdown_chain
@@ -116,12 +116,7 @@ def fake_hub(cache: Path):
         return type("RepoUrl", (), {"repo_id": repo_id})()
 
     def upload_folder(repo_id, folder_path, ignore_patterns=(), **kwargs):
-        revision = "0" * 40
-        repo = cache / f"models--{repo_id.replace('/', '--')}"
-        snapshot = repo / "snapshots" / revision
-        shutil.copytree(folder_path, snapshot, ignore=shutil.ignore_patterns("checkpoints", "logs"))
-        (repo / "refs").mkdir(parents=True)
-        (repo / "refs" / "main").write_text(revision)
+        publish_to_fake_hub(cache, repo_id, Path(folder_path), ignore=("checkpoints", "logs"))
 
     return create_repo, upload_folder
 

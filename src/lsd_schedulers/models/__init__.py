@@ -1,3 +1,26 @@
+from .adapters import (
+    DenoiserAdapter,
+    LLaDAAdapter,
+    MaskedLMAdapter,
+    MDLMAdapter,
+    NativeAdapter,
+    SEDDAdapter,
+    as_denoiser,
+)
 from .markov_oracle import MarkovChainOracle, countdown_chain, sample_markov_chain
+from .masked_transformer import MaskedDiffusionOutput, MaskedDiffusionTransformer
 
-__all__ = ["MarkovChainOracle", "countdown_chain", "sample_markov_chain"]
+__all__ = [
+    "DenoiserAdapter",
+    "LLaDAAdapter",
+    "MDLMAdapter",
+    "MarkovChainOracle",
+    "MaskedDiffusionOutput",
+    "MaskedDiffusionTransformer",
+    "MaskedLMAdapter",
+    "NativeAdapter",
+    "SEDDAdapter",
+    "as_denoiser",
+    "countdown_chain",
+    "sample_markov_chain",
+]

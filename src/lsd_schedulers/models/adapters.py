@@ -1,0 +1,138 @@
+"""Adapters that turn foreign masked-diffusion models into denoisers `f(x_t, t) -> model output` for our schedulers.
+
+| adapter | model interface | scheduler `prediction_type` |
+| --- | --- | --- |
+| `NativeAdapter` | `MaskedDiffusionTransformer(input_ids, timesteps).logits` | `x0_logits` |
+| `MaskedLMAdapter` | transformers masked LMs (BERT-style): `model(input_ids, attention_mask).logits` | `x0_logits` |
+| `LLaDAAdapter` | LLaDA-style: `model(input_ids).logits`, MASK inside a padded vocabulary | `x0_logits` |
+| `MDLMAdapter` | MDLM-style: `model(input_ids, timesteps)` (logits, or an output with `.logits`) | `x0_logits` |
+| `SEDDAdapter` | SEDD-style: `model(indices, sigma)` returning log concrete scores | `log_score` |
+
+Every adapter slices the output to the scheduler's `vocab_size` (models often pad their vocabulary).
+"""
+
+import inspect
+
+import torch
+
+from ..noise_schedules import NoiseSchedule
+from .masked_transformer import MaskedDiffusionTransformer
+
+
+def _logits_of(output) -> torch.Tensor:
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (tuple, list)):
+        return output[0]
+    return output.logits
+
+
+class DenoiserAdapter:
+    """Base: call the wrapped model and return `(batch, seq_len, vocab_size)` outputs.
+
+    Args:
+        model (`torch.nn.Module`): the wrapped model.
+        vocab_size (`int`, *optional*): keep the first `vocab_size` output columns (defaults to all).
+    """
+
+    prediction_type = "x0_logits"
+
+    def __init__(self, model: torch.nn.Module, vocab_size: int | None = None):
+        self.model = model
+        self.vocab_size = vocab_size
+
+    def run(self, sample: torch.LongTensor, timesteps: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def __call__(self, sample: torch.LongTensor, timesteps: torch.Tensor) -> torch.Tensor:
+        timesteps = torch.as_tensor(timesteps, device=sample.device).flatten().expand(sample.shape[0])
+        output = self.run(sample, timesteps)
+        if self.vocab_size is not None:
+            if output.shape[-1] < self.vocab_size:
+                raise ValueError(f"The model scores {output.shape[-1]} ids, fewer than vocab_size={self.vocab_size}.")
+            output = output[..., : self.vocab_size]
+        return output
+
+
+class NativeAdapter(DenoiserAdapter):
+    """Our own `MaskedDiffusionTransformer`."""
+
+    def run(self, sample, timesteps):
+        return self.model(sample, timesteps).logits
+
+
+class MaskedLMAdapter(DenoiserAdapter):
+    """A transformers masked LM (BERT, RoBERTa, ModernBERT...): one-step denoiser of MASK tokens, time ignored."""
+
+    def run(self, sample, timesteps):
+        return _logits_of(self.model(input_ids=sample, attention_mask=torch.ones_like(sample)))
+
+
+class LLaDAAdapter(DenoiserAdapter):
+    """LLaDA-style models: `model(input_ids).logits`, with the MASK id (126336 for LLaDA-8B) inside the vocabulary."""
+
+    def run(self, sample, timesteps):
+        return _logits_of(self.model(sample))
+
+
+class MDLMAdapter(DenoiserAdapter):
+    """MDLM-style models: `model(input_ids, timesteps)`.
+
+    Args:
+        time_input (`str`, defaults to `"sigma"`): what the model's `timesteps` argument expects: the total noise
+            `"sigma"` = -log alpha(t) (MDLM's convention) or the time `"t"` itself.
+        noise_schedule (`NoiseSchedule`, *optional*): maps t to sigma; defaults to loglinear.
+    """
+
+    def __init__(self, model, vocab_size=None, time_input: str = "sigma", noise_schedule: NoiseSchedule | None = None):
+        super().__init__(model, vocab_size)
+        if time_input not in ("sigma", "t"):
+            raise ValueError(f"time_input must be 'sigma' or 't', got {time_input!r}.")
+        self.time_input = time_input
+        self.noise_schedule = noise_schedule or NoiseSchedule()
+
+    def run(self, sample, timesteps):
+        if self.time_input == "sigma":
+            timesteps = -torch.log(self.noise_schedule.alpha(timesteps))
+        return _logits_of(self.model(sample, timesteps.float()))
+
+
+class SEDDAdapter(DenoiserAdapter):
+    """SEDD-style score models: `model(indices, sigma)` -> log concrete scores, sigma = -log alpha(t).
+
+    Use with a scheduler whose `prediction_type="log_score"` and whose noise schedule matches the model's
+    (`geometric` for SEDD's uniform models, `loglinear` for its absorbing ones).
+    """
+
+    prediction_type = "log_score"
+
+    def __init__(self, model, noise_schedule: NoiseSchedule, vocab_size: int | None = None):
+        super().__init__(model, vocab_size)
+        self.noise_schedule = noise_schedule
+
+    def run(self, sample, timesteps):
+        sigma = -torch.log(self.noise_schedule.alpha(timesteps))
+        return _logits_of(self.model(sample, sigma.float())).double()
+
+
+def as_denoiser(model, vocab_size: int | None = None, noise_schedule: NoiseSchedule | None = None) -> DenoiserAdapter:
+    """Pick the adapter for `model` from its class and its forward signature.
+
+    Args:
+        model: a `MaskedDiffusionTransformer`, a transformers model, or an adapter (returned as is).
+        vocab_size (`int`, *optional*): the scheduler's vocabulary size.
+        noise_schedule (`NoiseSchedule`, *optional*): for models that take the noise level (MDLM, SEDD).
+    """
+    if isinstance(model, DenoiserAdapter):
+        return model
+    if isinstance(model, MaskedDiffusionTransformer):
+        return NativeAdapter(model, vocab_size)
+    parameters = inspect.signature(model.forward).parameters
+    if "sigma" in parameters:
+        return SEDDAdapter(model, noise_schedule or NoiseSchedule(), vocab_size)
+    if "timesteps" in parameters:
+        return MDLMAdapter(model, vocab_size, noise_schedule=noise_schedule)
+    if "attention_mask" in parameters:
+        return MaskedLMAdapter(model, vocab_size)
+    return LLaDAAdapter(model, vocab_size)

@@ -1,0 +1,135 @@
+"""A small bidirectional transformer denoiser for masked (or uniform) discrete diffusion, trainable on a CPU."""
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
+from diffusers.utils import BaseOutput
+from torch import nn
+
+
+@dataclass
+class MaskedDiffusionOutput(BaseOutput):
+    """Output of a denoiser.
+
+    Args:
+        logits (`torch.Tensor` of shape `(batch_size, seq_len, vocab_size)`): logits of p(x_0 | x_t).
+    """
+
+    logits: torch.Tensor
+
+
+def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
+    # [cos(t w_i), sin(t w_i)], w_i = max_period^(-i / (dim / 2)), t scaled to [0, 1000]
+    half = dim // 2
+    frequencies = torch.exp(-math.log(max_period) * torch.arange(half, device=timesteps.device) / half)
+    angles = 1000 * timesteps.float()[:, None] * frequencies[None]
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm bidirectional self-attention and MLP, with an optional time shift/scale (adaLN)."""
+
+    def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: int, dropout: float):
+        super().__init__()
+        self.num_heads = num_heads
+        self.attention_norm = nn.LayerNorm(hidden_size, elementwise_affine=False)
+        self.qkv = nn.Linear(hidden_size, 3 * hidden_size)
+        self.attention_out = nn.Linear(hidden_size, hidden_size)
+        self.mlp_norm = nn.LayerNorm(hidden_size, elementwise_affine=False)
+        self.mlp = nn.Sequential(
+            nn.Linear(hidden_size, mlp_ratio * hidden_size), nn.GELU(), nn.Linear(mlp_ratio * hidden_size, hidden_size)
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, hidden: torch.Tensor, modulation: torch.Tensor | None = None) -> torch.Tensor:
+        shift_a, scale_a, shift_m, scale_m = (
+            modulation.unsqueeze(1).chunk(4, dim=-1) if modulation is not None else (0.0, 0.0, 0.0, 0.0)
+        )
+        batch, length, width = hidden.shape
+        normed = self.attention_norm(hidden) * (1 + scale_a) + shift_a
+        q, k, v = self.qkv(normed).view(batch, length, 3, self.num_heads, width // self.num_heads).unbind(2)
+        attended = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        hidden = hidden + self.dropout(self.attention_out(attended.transpose(1, 2).reshape(batch, length, width)))
+        normed = self.mlp_norm(hidden) * (1 + scale_m) + shift_m
+        return hidden + self.dropout(self.mlp(normed))
+
+
+class MaskedDiffusionTransformer(ModelMixin, ConfigMixin):
+    """Bidirectional transformer that predicts logits of p(x_0 | x_t) at every position.
+
+    Args:
+        vocab_size (`int`): token ids it reads and scores, the mask id included.
+        mask_token_id (`int`, *optional*): the MASK id (its logit is returned as -inf).
+        max_seq_len (`int`, defaults to 256): longest sequence (learned position embeddings).
+        hidden_size (`int`, defaults to 256): width.
+        num_layers (`int`, defaults to 6): transformer blocks.
+        num_heads (`int`, defaults to 4): attention heads.
+        mlp_ratio (`int`, defaults to 4): MLP width over hidden width.
+        dropout (`float`, defaults to 0.0): dropout in training.
+        time_conditioning (`bool`, defaults to `False`): condition on t (not needed for absorbing noise, RADD).
+    """
+
+    @register_to_config
+    def __init__(
+        self,
+        vocab_size: int,
+        mask_token_id: int | None = None,
+        max_seq_len: int = 256,
+        hidden_size: int = 256,
+        num_layers: int = 6,
+        num_heads: int = 4,
+        mlp_ratio: int = 4,
+        dropout: float = 0.0,
+        time_conditioning: bool = False,
+    ):
+        super().__init__()
+        if hidden_size % num_heads:
+            raise ValueError(f"hidden_size ({hidden_size}) must be divisible by num_heads ({num_heads}).")
+        if mask_token_id is not None and not 0 <= mask_token_id < vocab_size:
+            raise ValueError(f"mask_token_id {mask_token_id} is outside the vocabulary [0, {vocab_size}).")
+        self.token_embedding = nn.Embedding(vocab_size, hidden_size)
+        self.position_embedding = nn.Embedding(max_seq_len, hidden_size)
+        self.time_mlp = (
+            nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.SiLU(), nn.Linear(hidden_size, 4 * hidden_size))
+            if time_conditioning
+            else None
+        )
+        self.blocks = nn.ModuleList(
+            TransformerBlock(hidden_size, num_heads, mlp_ratio, dropout) for _ in range(num_layers)
+        )
+        self.final_norm = nn.LayerNorm(hidden_size)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(
+        self, input_ids: torch.LongTensor, timesteps: torch.Tensor | None = None, return_dict: bool = True
+    ) -> MaskedDiffusionOutput | tuple:
+        """Logits of p(x_0 | x_t).
+
+        Args:
+            input_ids (`torch.LongTensor` of shape `(batch_size, seq_len)`): the noisy tokens x_t.
+            timesteps (`torch.Tensor`, *optional*): t in [0, 1], a scalar or one per row (time-conditioned models).
+            return_dict (`bool`, defaults to `True`): return a `MaskedDiffusionOutput` instead of a tuple.
+        """
+        batch, length = input_ids.shape
+        if length > self.config.max_seq_len:
+            raise ValueError(f"Sequence length {length} exceeds max_seq_len={self.config.max_seq_len}.")
+        positions = torch.arange(length, device=input_ids.device)
+        hidden = self.token_embedding(input_ids) + self.position_embedding(positions)[None]
+        modulation = None
+        if self.time_mlp is not None:
+            if timesteps is None:
+                raise ValueError("This model is time-conditioned: pass timesteps.")
+            timesteps = torch.as_tensor(timesteps, device=input_ids.device).float().flatten().expand(batch)
+            modulation = self.time_mlp(timestep_embedding(timesteps, self.config.hidden_size).to(hidden.dtype))
+        for block in self.blocks:
+            hidden = block(hidden, modulation)
+        logits = self.head(self.final_norm(hidden))
+        if self.config.mask_token_id is not None:
+            logits[..., self.config.mask_token_id] = -torch.inf
+        if not return_dict:
+            return (logits,)
+        return MaskedDiffusionOutput(logits=logits)

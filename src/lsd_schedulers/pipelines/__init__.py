@@ -1,0 +1,3 @@
+from .masked_text import LSDMaskedTextPipeline, MaskedTextPipelineOutput
+
+__all__ = ["LSDMaskedTextPipeline", "MaskedTextPipelineOutput"]

@@ -1,0 +1,131 @@
+from types import SimpleNamespace
+
+import pytest
+import torch
+from transformers import BertConfig, BertForMaskedLM
+
+from lsd_schedulers import LSDDiscreteScheduler, MaskedDiffusionTransformer, NoiseSchedule
+from lsd_schedulers.models import (
+    LLaDAAdapter,
+    MaskedLMAdapter,
+    MDLMAdapter,
+    NativeAdapter,
+    SEDDAdapter,
+    as_denoiser,
+)
+from lsd_schedulers.sampling import generate
+
+VOCAB = 20
+MASK = 19
+
+
+class TinyLLaDA(torch.nn.Module):
+    """LLaDA's interface: forward(input_ids) -> output with .logits over a padded vocabulary."""
+
+    def __init__(self, padded_vocab: int = 24):
+        super().__init__()
+        self.embed = torch.nn.Embedding(padded_vocab, 16)
+        self.head = torch.nn.Linear(16, padded_vocab)
+
+    def forward(self, input_ids):
+        return SimpleNamespace(logits=self.head(self.embed(input_ids)))
+
+
+class TinyMDLM(torch.nn.Module):
+    """MDLM's interface: forward(input_ids, timesteps) -> logits, conditioned on the noise level."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(VOCAB, 16)
+        self.head = torch.nn.Linear(16, VOCAB)
+        self.seen = None
+
+    def forward(self, input_ids, timesteps):
+        self.seen = timesteps
+        return self.head(self.embed(input_ids) + timesteps[:, None, None])
+
+
+class TinySEDD(torch.nn.Module):
+    """SEDD's interface: forward(indices, sigma) -> log concrete scores."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(VOCAB, 16)
+        self.head = torch.nn.Linear(16, VOCAB)
+        self.seen = None
+
+    def forward(self, indices, sigma):
+        self.seen = sigma
+        return self.head(self.embed(indices)) - torch.log(torch.expm1(sigma))[:, None, None]
+
+
+def tiny_bert():
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=64)  # fmt: skip
+    return BertForMaskedLM(config).eval()
+
+
+def sample_with(denoiser, scheduler):
+    return generate(denoiser, scheduler, (3, 10), 4, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize(
+    ("model_factory", "adapter_type"),
+    [
+        (lambda: MaskedDiffusionTransformer(VOCAB, MASK, max_seq_len=16, hidden_size=16, num_layers=1, num_heads=2),
+         NativeAdapter),
+        (tiny_bert, MaskedLMAdapter),
+        (TinyLLaDA, LLaDAAdapter),
+        (TinyMDLM, MDLMAdapter),
+        (TinySEDD, SEDDAdapter),
+    ],
+)  # fmt: skip
+def test_each_interface_gets_its_adapter_and_samples(model_factory, adapter_type):
+    model = model_factory()
+    denoiser = as_denoiser(model, VOCAB, NoiseSchedule())
+    assert type(denoiser) is adapter_type
+    prediction_type = denoiser.prediction_type
+    scheduler = LSDDiscreteScheduler(vocab_size=VOCAB, mask_token_id=MASK, prediction_type=prediction_type)
+    samples = sample_with(denoiser, scheduler)
+    assert samples.shape == (3, 10)
+    assert not (samples == MASK).any()
+    assert samples.max() < VOCAB
+
+
+def test_llada_adapter_drops_padding_columns():
+    output = LLaDAAdapter(TinyLLaDA(padded_vocab=24), vocab_size=VOCAB)(torch.full((2, 5), MASK), torch.tensor(1.0))
+    assert output.shape == (2, 5, VOCAB)
+
+
+def test_adapter_refuses_a_model_with_too_few_columns():
+    with pytest.raises(ValueError, match="scores 24 ids, fewer than vocab_size=30"):
+        LLaDAAdapter(TinyLLaDA(24), vocab_size=30)(torch.zeros(1, 3, dtype=torch.long), torch.tensor(0.5))
+
+
+def test_mdlm_and_sedd_adapters_pass_the_total_noise():
+    schedule = NoiseSchedule("loglinear")
+    t = torch.tensor([0.25, 0.75])
+    expected = -torch.log(schedule.alpha(t)).float()
+    mdlm, sedd = TinyMDLM(), TinySEDD()
+    MDLMAdapter(mdlm, VOCAB, noise_schedule=schedule)(torch.zeros(2, 3, dtype=torch.long), t)
+    SEDDAdapter(sedd, schedule, VOCAB)(torch.zeros(2, 3, dtype=torch.long), t)
+    torch.testing.assert_close(mdlm.seen, expected)
+    torch.testing.assert_close(sedd.seen, expected)
+    MDLMAdapter(mdlm, VOCAB, time_input="t")(torch.zeros(2, 3, dtype=torch.long), t)
+    torch.testing.assert_close(mdlm.seen, t)
+
+
+def test_masked_transformer_output_and_time_conditioning():
+    model = MaskedDiffusionTransformer(VOCAB, MASK, max_seq_len=8, hidden_size=16, num_layers=1, num_heads=2,
+                                       time_conditioning=True)  # fmt: skip
+    ids = torch.randint(0, VOCAB, (2, 8))
+    logits = model(ids, torch.tensor([0.1, 0.9])).logits
+    assert logits.shape == (2, 8, VOCAB) and torch.isinf(logits[..., MASK]).all()
+    assert not torch.allclose(logits[0], model(ids, torch.tensor([0.9, 0.9])).logits[0])
+    with pytest.raises(ValueError, match="time-conditioned: pass timesteps"):
+        model(ids)
+    with pytest.raises(ValueError, match="exceeds max_seq_len=8"):
+        model(torch.zeros(1, 9, dtype=torch.long), torch.tensor(0.5))
+    with pytest.raises(ValueError, match="mask_token_id 20 is outside the vocabulary"):
+        MaskedDiffusionTransformer(VOCAB, 20)
