@@ -57,8 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     student.add_argument("--coefficient_rounds", type=int, default=3)
     student.add_argument("--adam_steps_per_round", type=int, default=30)
     student.add_argument("--learning_rate", type=float, default=0.05)
-    student.add_argument("--family_evaluations", type=int, default=10)
-    student.add_argument("--refine_sweeps", type=int, default=2)
+    student.add_argument("--split_evaluations", type=int, default=8)
+    student.add_argument("--refine_sweeps", type=int, default=1)
     student.add_argument("--seed", type=int, default=0)
 
     run = parser.add_argument_group("run")
@@ -118,7 +118,7 @@ def distillation_config(args: argparse.Namespace, scheduler_type: str) -> Distil
         coefficient_rounds=args.coefficient_rounds,
         adam_steps_per_round=args.adam_steps_per_round,
         learning_rate=args.learning_rate,
-        family_evaluations=args.family_evaluations,
+        split_evaluations=args.split_evaluations,
         refine_sweeps=args.refine_sweeps,
         seed=args.seed,
     )

@@ -22,7 +22,7 @@ def baseline():
 
 
 def small_config(**overrides):
-    settings = {**SMALL, "family_evaluations": 4, "refine_sweeps": 1, "coefficient_rounds": 2,
+    settings = {**SMALL, "split_evaluations": 3, "refine_sweeps": 1, "coefficient_rounds": 2,
                 "adam_steps_per_round": 10}  # fmt: skip
     return DistillationConfig(**{**settings, **overrides})
 
@@ -107,6 +107,6 @@ def test_checkpoint_from_other_settings_is_rejected(oracle):
 @pytest.mark.parametrize("steps", [4, 3])
 def test_jys_search_returns_a_valid_schedule(oracle, steps):
     config = small_config(num_student_steps=steps, num_teacher_steps=12 if steps == 3 else 16, scheduler_type="lsd")
-    times = jys_schedule(LSDDistiller(oracle, baseline(), config), evaluations_per_split=3)
+    times = jys_schedule(LSDDistiller(oracle, baseline(), config))
     assert times.numel() == steps + 1
     assert times[0] == 1 and times[-1] == 0 and (times[1:] < times[:-1]).all()

@@ -23,7 +23,7 @@ SCRIPT = ROOT / "examples" / "distill.py"
 ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch", "--num_machines", "1", "--mixed_precision", "no",
               "--dynamo_backend", "no"]  # fmt: skip
 TINY = ["--num_states", "8", "--seq_len", "32", "--student_steps", "4", "--teacher_steps", "16",
-        "--train_batch_size", "8", "--family_evaluations", "4", "--refine_sweeps", "1", "--coefficient_rounds", "2",
+        "--train_batch_size", "8", "--split_evaluations", "3", "--refine_sweeps", "1", "--coefficient_rounds", "2",
         "--adam_steps_per_round", "5", "--eval_samples", "16"]  # fmt: skip
 
 

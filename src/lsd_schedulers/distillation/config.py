@@ -24,7 +24,7 @@ class DistillationConfig:
         coefficient_rounds (`int`): rollouts for the coefficients (path_kl) or for all parameters (paper).
         adam_steps_per_round (`int`): Adam steps on each rollout's cached loss.
         learning_rate (`float`): Adam's learning rate on log Phi and the schedule logits.
-        family_evaluations (`int`): golden-section evaluations of the power family (path_kl LSD+).
+        split_evaluations (`int`): golden-section evaluations for each boundary of the split stage (path_kl LSD+).
         refine_sweeps (`int`): sweeps over the M - 1 inner boundaries (path_kl LSD+).
         seed (`int`): base seed of every generator.
     """
@@ -40,8 +40,8 @@ class DistillationConfig:
     coefficient_rounds: int = 3
     adam_steps_per_round: int = 30
     learning_rate: float = 0.05
-    family_evaluations: int = 10
-    refine_sweeps: int = 2
+    split_evaluations: int = 8
+    refine_sweeps: int = 1
     seed: int = 0
 
     def __post_init__(self):

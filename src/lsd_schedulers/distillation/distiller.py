@@ -3,8 +3,9 @@
 The work is a fixed sequence of *steps*, grouped in stages, so that it can be checkpointed after any step and
 resumed to the same result (each step draws from generators seeded by (seed, step, process)):
 
-- path_kl + LSD+:  `family` (golden-section on gamma of tau_k = (1 - k/M)^gamma), `refine` (moves of one boundary
-  at a time, common random numbers), then `coefficients`.
+- path_kl + LSD+:  `split` (the schedule grown from [1, 0] by splitting intervals, each split point found by
+  golden-section search, as Jump Your Steps does), `refine` (moves of one boundary at a time against its final
+  neighbours), then `coefficients`. Every schedule comparison uses common random numbers.
 - path_kl + LSD:   `coefficients` on the baseline grid.
 - paper:           `gradient` rounds of Adam on the coefficients (and, for LSD+, the schedule logits).
 
@@ -12,14 +13,13 @@ A `coefficients` / `gradient` round samples fresh trajectories with the current 
 and takes `adam_steps_per_round` Adam steps on the cached loss.
 """
 
-import math
 from collections.abc import Callable
 from dataclasses import asdict
 
 import torch
 
 from ..sampling import Denoiser, initial_noise
-from ..scheduling_lsd import LSDDiscreteScheduler, power_timesteps
+from ..scheduling_lsd import LSDDiscreteScheduler
 from ..scheduling_lsd_plus import LSDPlusScheduler
 from .config import DistillationConfig
 from .model_card import distillation_model_card
@@ -27,8 +27,6 @@ from .objectives import paper_interval_loss, path_kl_interval_loss
 from .parameters import StudentParameters
 from .rollouts import paper_rollout, path_kl_rollout, relaxed_start, student_prefix
 from .search import boundary_candidates, golden_section_propose, golden_section_record, golden_section_start
-
-GAMMA_RANGE = (0.05, 1.5)
 
 
 class LSDDistiller:
@@ -85,7 +83,7 @@ class LSDDistiller:
             return [("gradient", config.coefficient_rounds)]
         stages = []
         if config.scheduler_type == "lsd_plus" and config.num_student_steps > 1:
-            stages.append(("family", config.family_evaluations))
+            stages.append(("split", config.num_student_steps - 1))
             stages.append(("refine", config.refine_sweeps * (config.num_student_steps - 1)))
         stages.append(("coefficients", config.coefficient_rounds))
         return stages
@@ -156,17 +154,41 @@ class LSDDistiller:
         total = sum(path_kl_interval_loss(self.student, item, self.coefficients()[k]) for k, item in enumerate(stats))
         return self.mean_over_processes(total)
 
-    def _family_step(self, index: int) -> dict:
-        state = self.search_state.setdefault("family", golden_section_start(*map(math.log, GAMMA_RANGE)))
-        log_gamma = golden_section_propose(state)
-        times = power_timesteps(self.config.num_student_steps, math.exp(log_gamma))
-        cost = self.path_kl(times, generator_tag=1, step=0)
-        golden_section_record(state, log_gamma, cost)
-        if index == self.config.family_evaluations - 1:
-            self.parameters.set_time_schedule(
-                power_timesteps(self.config.num_student_steps, math.exp(state["best_x"]))
-            )
-        return {"gamma": math.exp(log_gamma), "path_kl": cost}
+    def split_cost(self, times: list[float], index: int, split: float, step: int) -> float:
+        """Path-KL of the two halves when the interval [times[index + 1], times[index]] is split at `split`."""
+        trial = torch.tensor([*times[: index + 1], split, *times[index + 1 :]], dtype=torch.float64)
+        ones = torch.ones(len(trial) - 1, dtype=torch.float64)
+        generator = self.generator(1, step)
+        start = self.start_states(generator)
+        sample = student_prefix(self.denoiser, self.student, trial, ones, start, index, generator)
+        stats, _ = path_kl_rollout(
+            self.denoiser, self.student, self.teacher, trial, ones, sample, self.config.substeps, generator,
+            first_step=index, last_step=index + 2,
+        )  # fmt: skip
+        return self.mean_over_processes(sum(path_kl_interval_loss(self.student, item, 1.0) for item in stats))
+
+    def _split_step(self, index: int) -> dict:
+        state = self.search_state.setdefault("split", {"times": [1.0, 0.0], "pending": [], "level": [1.0, 0.0]})
+        if not state["pending"]:
+            # a new level: split the longest intervals of the current schedule (all of them while M is a power of 2)
+            times = state["times"]
+            intervals = len(times) - 1
+            longest = sorted(range(intervals), key=lambda i: times[i + 1] - times[i])
+            state["pending"] = sorted(longest[: min(intervals, self.config.num_student_steps - intervals)])[::-1]
+            state["level"] = list(times)
+        interval = state["pending"].pop(0)
+        upper, lower = state["level"][interval], state["level"][interval + 1]
+        search = golden_section_start(0.02, 0.98)
+        for _ in range(self.config.split_evaluations):
+            fraction = golden_section_propose(search)
+            cost = self.split_cost(state["level"], interval, lower + fraction * (upper - lower), index)
+            golden_section_record(search, fraction, cost)
+        split = lower + search["best_x"] * (upper - lower)
+        # pending intervals are visited from the last to the first, so earlier indices stay valid
+        state["times"].insert(interval + 1, split)
+        if index == self.config.num_student_steps - 2:
+            self.parameters.set_time_schedule(torch.tensor(state["times"], dtype=torch.float64))
+        return {"interval": interval, "tau": split, "split_path_kl": search["best_f"]}
 
     def _refine_step(self, index: int) -> dict:
         num_steps = self.config.num_student_steps
@@ -178,7 +200,7 @@ class LSDDistiller:
         sample = student_prefix(self.denoiser, self.student, times, coefficients, start, boundary - 1, generator)
         local_state = generator.get_state()
         costs = []
-        candidates = boundary_candidates(times, boundary, spread=1.0 / 2**sweep)
+        candidates = boundary_candidates(times, boundary, spread=0.5 / 2**sweep)
         for candidate in candidates:
             trial = times.clone()
             trial[boundary] = candidate
