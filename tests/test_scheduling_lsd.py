@@ -372,3 +372,53 @@ def test_foreign_config_is_rejected(tmp_path):
         LSDDiscreteScheduler.from_pretrained(tmp_path)
     with pytest.raises(ValueError, match="written for 'DDPMScheduler'"):
         LSDPlusScheduler.from_pretrained(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# confidence-ordered unmasking (MaskGIT)
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_confidence_order_reveals_the_scheduled_count_of_most_confident_tokens():
+    scheduler = make_scheduler(unmasking_order="confidence")
+    scheduler.set_timesteps(4)
+    logits = torch.zeros(2, 40, VOCAB)
+    logits[:, :10, 3] = 12.0  # positions 0..9 are near certain, the others uniform over 8 tokens
+    sample = torch.full((2, 40), MASK)
+    out = scheduler.step(logits, 1.0, sample, generator=torch.Generator().manual_seed(0)).prev_sample
+    revealed = out != MASK
+    expected = 40 * float(scheduler.schedule[0] - scheduler.schedule[1]) / float(scheduler.schedule[0])
+    assert all(int(row.sum()) in (int(expected), int(expected) + 1) for row in revealed)  # floor(E + u)
+    assert revealed[:, :10].all() and (out[:, :10] == 3).all()
+
+
+def test_confidence_order_keeps_the_expected_reveal_count():
+    scheduler = make_scheduler(unmasking_order="confidence", confidence_temperature=1.0)
+    scheduler.set_timesteps(3)
+    t = scheduler.timesteps[1]
+    counts = []
+    for seed in range(200):
+        sample = torch.full((1, 7), MASK)
+        out = scheduler.step(random_logits((1, 7), seed), t, sample, torch.Generator().manual_seed(seed)).prev_sample
+        counts.append(int((out != MASK).sum()))
+    alpha_t, alpha_s = scheduler.noise.alpha(t), scheduler.noise.alpha(scheduler.schedule[2])
+    expected = 7 * float((alpha_s - alpha_t) / (1 - alpha_t))
+    # stochastic rounding: each count is floor or ceil of E, and the mean is E (200 draws, sd < 0.04)
+    assert set(counts) <= {int(expected), int(expected) + 1}
+    assert sum(counts) / len(counts) == pytest.approx(expected, abs=0.12)
+
+
+def test_confidence_order_is_deterministic_and_leaves_no_mask(countdown_oracle):
+    scheduler = LSDDiscreteScheduler(vocab_size=9, unmasking_order="confidence", confidence_temperature=0.5)
+    a = run(scheduler, countdown_oracle, torch.Generator().manual_seed(0))
+    b = run(scheduler, countdown_oracle, torch.Generator().manual_seed(0))
+    c = run(scheduler, countdown_oracle, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert not (a == 8).any()
+
+
+def test_confidence_order_needs_absorbing_noise():
+    with pytest.raises(ValueError, match="unmasking_order='confidence' needs absorbing noise"):
+        LSDDiscreteScheduler(vocab_size=9, forward_process="uniform", unmasking_order="confidence")
+    with pytest.raises(ValueError, match="Unknown unmasking_order 'entropy'"):
+        make_scheduler(unmasking_order="entropy")

@@ -17,6 +17,7 @@ from .transitions import (
     euler_absorbing_jumps,
     euler_uniform_jumps,
     log_score_from_x0,
+    sample_confidence_ordered,
     sample_jumps,
     scale_jumps_linear,
     tweedie_absorbing_jumps,
@@ -27,6 +28,7 @@ from .transitions import (
 )
 
 TIMESTEP_SPACINGS = ("linear", "cosine", "power")
+UNMASKING_ORDERS = ("random", "confidence")
 COEFFICIENT_FORMS = ("linear", "power")
 SCHEDULER_CLASS_NAMES = ("LSDDiscreteScheduler", "LSDPlusScheduler")
 
@@ -124,6 +126,11 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
             `"linear"` (paper Eq. 5): jump probabilities scaled by Phi_k; for absorbing noise only the unmasking
             rate changes. `"power"` (authors' code): the score raised to Phi_k, which also sharpens the token
             distribution (temperature 1 / Phi_k) and so can trade diversity for quality.
+        unmasking_order (`str`, defaults to `"random"`):
+            Absorbing noise only. `"random"`: each masked token is revealed independently. `"confidence"`
+            (MaskGIT): the schedule fixes how many tokens a step reveals, the model's confidence which ones.
+        confidence_temperature (`float`, defaults to 0.0): Gumbel noise on the confidences (MaskGIT's choice
+            temperature); 0 reveals the most confident tokens.
     """
 
     _compatibles = list(SCHEDULER_CLASS_NAMES)
@@ -146,6 +153,8 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         num_inference_steps: int | None = None,
         coefficients: list[float] | None = None,
         coefficient_form: str = "linear",
+        unmasking_order: str = "random",
+        confidence_temperature: float = 0.0,
     ):
         self._check_config()
 
@@ -163,6 +172,11 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         _check_choice("solver", config.solver, SOLVERS)
         _check_choice("timestep_spacing", config.timestep_spacing, TIMESTEP_SPACINGS)
         _check_choice("coefficient_form", config.coefficient_form, COEFFICIENT_FORMS)
+        _check_choice("unmasking_order", config.unmasking_order, UNMASKING_ORDERS)
+        if config.unmasking_order == "confidence" and config.forward_process != "absorbing":
+            raise ValueError("unmasking_order='confidence' needs absorbing noise (it orders the MASK positions).")
+        if not config.confidence_temperature >= 0:
+            raise ValueError(f"confidence_temperature must be >= 0, got {config.confidence_temperature}.")
         if config.forward_process == "absorbing":
             mask_token_id = config.vocab_size - 1 if config.mask_token_id is None else config.mask_token_id
             if not isinstance(mask_token_id, int) or not 0 <= mask_token_id < config.vocab_size:
@@ -327,7 +341,11 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         index = self.index_for_timestep(timestep)
         t, s = self.schedule[index], self.schedule[index + 1]
         jumps, x0_probs = self.jump_probabilities(model_output, sample, t, s, self.step_coefficients[index])
-        prev_sample = sample_jumps(jumps, sample, generator)
+        if self.config.unmasking_order == "confidence" and s > 0:
+            mask_id, temperature = self.config.mask_token_id, self.config.confidence_temperature
+            prev_sample = sample_confidence_ordered(jumps, sample, mask_id, temperature, generator)
+        else:
+            prev_sample = sample_jumps(jumps, sample, generator)
         pred_original_sample = self._point_estimate(x0_probs, sample)
         if not return_dict:
             return (prev_sample, pred_original_sample)

@@ -37,6 +37,8 @@ class LSDPlusScheduler(LSDDiscreteScheduler):
         num_inference_steps: int | None = None,
         coefficients: list[float] | None = None,
         coefficient_form: str = "linear",
+        unmasking_order: str = "random",
+        confidence_temperature: float = 0.0,
         timesteps: list[float] | None = None,
     ):
         self._check_config()

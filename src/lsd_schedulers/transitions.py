@@ -176,6 +176,45 @@ def sample_jumps(
     return torch.where(move & (total > 0), target, sample)
 
 
+def sample_confidence_ordered(
+    jumps: torch.Tensor,
+    sample: torch.Tensor,
+    mask_token_id: int,
+    temperature: float = 0.0,
+    generator: torch.Generator | list[torch.Generator] | None = None,
+) -> torch.Tensor:
+    """MaskGIT-style unmasking: the schedule says how many masked tokens to reveal, the model's confidence which.
+
+    Each row reveals n = floor(E + u) tokens, E = sum of its reveal probabilities (stochastic rounding keeps the
+    expected count of the random order). Every masked position draws a candidate y ~ jumps; the n positions with
+    the highest log q(y) + temperature * Gumbel noise are revealed with their candidates.
+
+    Args:
+        jumps (`torch.Tensor`): jump probabilities `[B, ..., V]` (absorbing noise: from MASK only).
+        sample (`torch.Tensor`): current token ids `[B, ...]`.
+        mask_token_id (`int`): the MASK id.
+        temperature (`float`, defaults to 0.0): Gumbel noise on the confidences (MaskGIT's choice temperature).
+        generator (`torch.Generator` or `list[torch.Generator]`, *optional*): the caller's randomness.
+    """
+    batch = sample.shape[0]
+    flat_jumps, flat_sample = jumps.reshape(batch, -1, jumps.shape[-1]), sample.reshape(batch, -1)
+    is_masked = flat_sample == mask_token_id
+    reveal = flat_jumps.sum(-1) * is_masked
+    expected = reveal.sum(-1)
+    count = torch.floor(expected + uniform_noise((batch,), generator, sample.device)).long()
+    count = torch.minimum(count, is_masked.sum(-1))
+    candidates = sample_categorical(flat_jumps, generator)
+    # log q(y) = log(jumps_y / sum(jumps))
+    confidence = torch.log(flat_jumps.gather(-1, candidates.unsqueeze(-1)).squeeze(-1)) - torch.log(reveal)
+    if temperature > 0:
+        gumbel = -torch.log(-torch.log(uniform_noise(tuple(flat_sample.shape), generator, sample.device)))
+        confidence = confidence + temperature * gumbel
+    confidence = confidence.masked_fill(~is_masked | (reveal <= 0), -torch.inf)
+    rank = confidence.argsort(dim=-1, descending=True).argsort(dim=-1)
+    chosen = (rank < count.unsqueeze(-1)) & is_masked & (reveal > 0)
+    return torch.where(chosen, candidates, flat_sample).reshape(sample.shape)
+
+
 def commit_jumps(jumps: torch.Tensor, sample: torch.Tensor, mask_token_id: int) -> torch.Tensor:
     """Final absorbing step: renormalise the jumps of masked positions so that no MASK is left."""
     is_masked = (sample == mask_token_id).unsqueeze(-1)

@@ -9,6 +9,8 @@ import importlib.util
 import os
 from pathlib import Path
 
+from safetensors.torch import save_model
+
 DEFAULT_CACHE = Path(os.environ.get("LSD_JUDGE_CACHE", Path.home() / ".cache" / "lsd_schedulers" / "smollm2-135m"))
 
 
@@ -33,7 +35,12 @@ def load_judge(cache_dir: str | os.PathLike = DEFAULT_CACHE):
     gguf = smollm2_gguf_path()
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name).eval()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # transformers refuses save_pretrained on GGUF-loaded models; the weights are already dequantised, so store
+    # them directly (save_model handles the tied embedding) with a config that no longer mentions GGUF
     cache_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(cache_dir, safe_serialization=True)
+    save_model(model, str(cache_dir / "model.safetensors"), metadata={"format": "pt"})
+    config = model.config.to_dict()
+    config.pop("quantization_config", None)
+    type(model.config).from_dict(config).save_pretrained(cache_dir)
     tokenizer.save_pretrained(cache_dir)
     return model, tokenizer
