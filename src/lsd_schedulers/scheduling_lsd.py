@@ -131,6 +131,9 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
             (MaskGIT): the schedule fixes how many tokens a step reveals, the model's confidence which ones.
         confidence_temperature (`float`, defaults to 0.0): Gumbel noise on the confidences (MaskGIT's choice
             temperature); 0 reveals the most confident tokens.
+        scored_vocab_size (`int`, *optional*):
+            Absorbing only: the number of ids the model scores when it is fewer than it reads (aMUSEd scores its
+            8192 codebook entries but reads ids up to its mask id 8255). The ids it does not score get probability 0.
     """
 
     _compatibles = list(SCHEDULER_CLASS_NAMES)
@@ -155,6 +158,7 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         coefficient_form: str = "linear",
         unmasking_order: str = "random",
         confidence_temperature: float = 0.0,
+        scored_vocab_size: int | None = None,
     ):
         self._check_config()
 
@@ -187,6 +191,12 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
             self._register_derived(mask_token_id=mask_token_id)
         elif config.mask_token_id is not None:
             raise ValueError(f"Uniform noise has no MASK token, but mask_token_id={config.mask_token_id} was given.")
+        scored = config.scored_vocab_size
+        if scored is not None and (config.forward_process != "absorbing" or not 0 < scored <= config.mask_token_id):
+            raise ValueError(
+                f"scored_vocab_size={scored} needs absorbing noise and must not cover the mask id "
+                f"{config.mask_token_id} (the model scores ids 0..scored_vocab_size - 1)."
+            )
         if not config.timestep_power > 0:
             raise ValueError(f"timestep_power must be positive, got {config.timestep_power}.")
         self.noise = NoiseSchedule(config.noise_schedule, config.noise_eps, config.sigma_min, config.sigma_max)
@@ -211,6 +221,7 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         self.timesteps: torch.Tensor | None = None
         self.schedule: torch.Tensor | None = None
         self.step_coefficients: torch.Tensor | None = None
+        self.confidence_temperatures: torch.Tensor | None = None
 
     def _register_derived(self, **values) -> None:
         """Store values derived from other fields so that the saved config states them explicitly."""
@@ -251,6 +262,7 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         num_inference_steps: int | None = None,
         device: str | torch.device | None = None,
         timesteps: list[float] | None = None,
+        temperature: float | tuple[float, float] | None = None,
     ) -> None:
         """Set the times at which the model is called.
 
@@ -261,7 +273,13 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
             device (`str` or `torch.device`, *optional*): where `timesteps` lives.
             timesteps (`list[float]`, *optional*):
                 Custom decreasing times in (0, 1] for the model calls, starting at 1; a final 0 is appended if absent.
+            temperature (`float` or `tuple[float, float]`, *optional*):
+                Confidence temperatures annealed linearly over the steps (start, end), as aMUSEd does; a single
+                value anneals to 0.01. Overrides `confidence_temperature`. diffusers' `AmusedPipeline` passes it as
+                the second positional argument, `set_timesteps(steps, temperature, device)`, which is accepted.
         """
+        if device is not None and not isinstance(device, (str, torch.device)):
+            temperature, device, timesteps = device, timesteps, None
         if timesteps is not None:
             times = torch.as_tensor(timesteps, dtype=torch.float64).flatten()
             if times.numel() == 0 or times[-1] != 0:
@@ -294,6 +312,10 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         self.timesteps = self.schedule[:-1]
         coefficients = self.config.coefficients if self.config.coefficients is not None else [1.0] * num_steps
         self.step_coefficients = torch.tensor(coefficients, dtype=torch.float64, device=device)
+        self.confidence_temperatures = None
+        if temperature is not None:
+            start, end = temperature if isinstance(temperature, (tuple, list)) else (temperature, 0.01)
+            self.confidence_temperatures = torch.linspace(float(start), float(end), num_steps, dtype=torch.float64)
 
     @property
     def has_learned_values(self) -> bool:
@@ -337,12 +359,16 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         Returns:
             `LSDSchedulerOutput` or `tuple`: `(prev_sample, pred_original_sample)`.
         """
+        model_output = self._to_vocabulary_last(model_output, sample)
         self._check_step_inputs(model_output, sample)
         index = self.index_for_timestep(timestep)
         t, s = self.schedule[index], self.schedule[index + 1]
         jumps, x0_probs = self.jump_probabilities(model_output, sample, t, s, self.step_coefficients[index])
         if self.config.unmasking_order == "confidence" and s > 0:
-            mask_id, temperature = self.config.mask_token_id, self.config.confidence_temperature
+            temperature = self.config.confidence_temperature
+            if self.confidence_temperatures is not None:
+                temperature = float(self.confidence_temperatures[index])
+            mask_id = self.config.mask_token_id
             prev_sample = sample_confidence_ordered(jumps, sample, mask_id, temperature, generator)
         else:
             prev_sample = sample_jumps(jumps, sample, generator)
@@ -496,6 +522,18 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
                 f"sample holds token ids in [{int(sample.min())}, {int(sample.max())}], "
                 f"outside the vocabulary [0, {self.config.vocab_size})."
             )
+
+    def _to_vocabulary_last(self, model_output: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+        """Accept image models' `(B, V, H, W)` logits for `(B, H, W)` samples, and pad unscored ids with -inf."""
+        columns = self.config.scored_vocab_size or self.config.vocab_size
+        channels_first = (*sample.shape[:1], columns, *sample.shape[1:])
+        if sample.dim() == 3 and tuple(model_output.shape) == channels_first:
+            model_output = model_output.movedim(1, -1)
+        scored = self.config.scored_vocab_size
+        if scored is not None and model_output.shape[-1] == scored:
+            padding = model_output.new_full((*model_output.shape[:-1], self.config.vocab_size - scored), -torch.inf)
+            model_output = torch.cat([model_output, padding], dim=-1)
+        return model_output
 
     def _check_step_inputs(self, model_output: torch.Tensor, sample: torch.Tensor) -> None:
         self._check_tokens(sample)

@@ -39,6 +39,7 @@ class LSDPlusScheduler(LSDDiscreteScheduler):
         coefficient_form: str = "linear",
         unmasking_order: str = "random",
         confidence_temperature: float = 0.0,
+        scored_vocab_size: int | None = None,
         timesteps: list[float] | None = None,
     ):
         self._check_config()
