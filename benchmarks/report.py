@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -16,7 +17,10 @@ RESULTS = ROOT / "benchmarks" / "results"
 DOCS = ROOT / "docs"
 IMAGES = DOCS / "images"
 ORDER = ["euler", "tweedie", "cosine", "power", "jys", "lsd", "lsd_plus", "lsd_paper", "lsd_plus_paper"]
-STYLE = {"lsd_plus": dict(linewidth=2.5, color="C3"), "jys": dict(color="C2"), "power": dict(color="C1")}
+COLORS = {"euler": "C0", "cosine": "C4", "power": "C1", "jys": "C2", "lsd": "C5", "lsd_plus": "C3",
+          "lsd_paper": "C7", "lsd_plus_paper": "C9"}  # fmt: skip
+STYLE = {name: {"color": color} for name, color in COLORS.items()}
+STYLE["lsd_plus"]["linewidth"] = 2.5
 
 
 def load(name: str) -> dict | None:
@@ -71,7 +75,8 @@ def quality_plot(record: dict, metric: str, path: Path, ylabel: str) -> None:
             axis.plot(*zip(*points), marker="o", label=sampler, **STYLE.get(sampler, {}))
     teacher = record["teacher"]
     axis.axhline(teacher["metrics"][metric], color="black", linestyle="--", label=f"teacher (N={teacher['nfe']})")
-    axis.set(xscale="log", yscale="log", xlabel="NFE (model calls)", ylabel=ylabel, title=record["task"])
+    axis.set_xscale("log", base=2)
+    axis.set(yscale="log", xlabel="NFE (model calls)", ylabel=ylabel, title=record["task"])
     axis.set_xticks(
         sorted({row["nfe"] for row in record["rows"]}), labels=sorted({row["nfe"] for row in record["rows"]})
     )
