@@ -1,0 +1,73 @@
+"""The scheduler's own work per step, as a share of one forward pass of a text-teacher-sized model.
+
+    python benchmarks/overhead.py                       # vocab 4096, L = 128, batch 32, 6 x 256 transformer
+
+The model's weights do not change its speed, so a randomly initialised `MaskedDiffusionTransformer` of the text
+teacher's shape stands in. Writes benchmarks/results/overhead.json.
+"""
+
+import argparse
+import time
+from functools import partial
+
+import torch
+from common import write_results
+
+from lsd_schedulers import LSDDiscreteScheduler, MaskedDiffusionTransformer
+
+
+def median_seconds(function, repeats: int) -> float:
+    function()  # warm-up
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        timings.append(time.perf_counter() - start)
+    return sorted(timings)[len(timings) // 2]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vocab_size", type=int, default=4096)
+    parser.add_argument("--seq_len", type=int, default=128)
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--hidden_size", type=int, default=256)
+    parser.add_argument("--num_layers", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--output", default="benchmarks/results/overhead.json")
+    return parser.parse_args()
+
+
+@torch.no_grad()
+def main(args: argparse.Namespace) -> None:
+    torch.set_num_threads(2)
+    mask = args.vocab_size - 1
+    model = MaskedDiffusionTransformer(args.vocab_size, mask, max_seq_len=args.seq_len, hidden_size=args.hidden_size,
+                                       num_layers=args.num_layers).eval()  # fmt: skip
+    sample = torch.full((args.batch_size, args.seq_len), mask)
+    sample[:, ::2] = torch.randint(0, mask, (args.batch_size, args.seq_len // 2))  # half revealed
+    t = torch.tensor(0.5)
+
+    def forward():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return model(sample, t).logits
+
+    logits = forward().float()
+    forward_seconds = median_seconds(forward, args.repeats)
+    rows = []
+    for name, options in {"tweedie": {}, "euler": {"solver": "euler"}, "confidence": {"unmasking_order": "confidence"},
+                          "lsd_power": {"coefficient_form": "power", "coefficients": [1.2, 0.9]}}.items():  # fmt: skip
+        scheduler = LSDDiscreteScheduler(vocab_size=args.vocab_size, mask_token_id=mask, **options)
+        scheduler.set_timesteps(2)
+        step = partial(scheduler.step, logits, scheduler.timesteps[1], sample, torch.Generator().manual_seed(0))
+        seconds = median_seconds(step, args.repeats)
+        share = seconds / forward_seconds
+        rows.append({"sampler": name, "nfe": 1, "metrics": {"step_seconds": seconds, "share_of_forward": share}})
+        print(f"{name:<12} step {seconds * 1000:7.1f} ms = {100 * seconds / forward_seconds:5.1f}% of a forward")
+    print(f"forward (bf16 autocast) {forward_seconds * 1000:.1f} ms")
+    teacher = {"sampler": "forward", "nfe": 1, "metrics": {"forward_seconds": forward_seconds}}
+    write_results(args.output, "overhead", teacher, rows, {"shape": vars(args)})
+
+
+if __name__ == "__main__":
+    main(parse_args())
