@@ -30,8 +30,21 @@ def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10
     return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
 
 
+def rotary_angles(length: int, head_dim: int, device: torch.device, base: float = 10_000.0) -> torch.Tensor:
+    # theta_{p, i} = p base^(-2i / d): rotary position embedding angles (RoFormer)
+    frequencies = base ** (-torch.arange(0, head_dim, 2, device=device).float() / head_dim)
+    return torch.arange(length, device=device).float()[:, None] * frequencies[None]
+
+
+def apply_rotary(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    # rotate each (even, odd) pair of features by its angle: relative positions enter q . k
+    even, odd = x[..., 0::2], x[..., 1::2]
+    cos, sin = torch.cos(angles).to(x.dtype), torch.sin(angles).to(x.dtype)
+    return torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1).flatten(-2)
+
+
 class TransformerBlock(nn.Module):
-    """Pre-norm bidirectional self-attention and MLP, with an optional time shift/scale (adaLN)."""
+    """Pre-norm bidirectional self-attention with rotary positions and an MLP, with optional time shift/scale."""
 
     def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: int, dropout: float):
         super().__init__()
@@ -45,13 +58,16 @@ class TransformerBlock(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, hidden: torch.Tensor, modulation: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, hidden: torch.Tensor, angles: torch.Tensor, modulation: torch.Tensor | None = None
+    ) -> torch.Tensor:
         shift_a, scale_a, shift_m, scale_m = (
             modulation.unsqueeze(1).chunk(4, dim=-1) if modulation is not None else (0.0, 0.0, 0.0, 0.0)
         )
         batch, length, width = hidden.shape
         normed = self.attention_norm(hidden) * (1 + scale_a) + shift_a
         q, k, v = self.qkv(normed).view(batch, length, 3, self.num_heads, width // self.num_heads).unbind(2)
+        q, k = apply_rotary(q, angles[:, None]), apply_rotary(k, angles[:, None])
         attended = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         hidden = hidden + self.dropout(self.attention_out(attended.transpose(1, 2).reshape(batch, length, width)))
         normed = self.mlp_norm(hidden) * (1 + scale_m) + shift_m
@@ -64,7 +80,7 @@ class MaskedDiffusionTransformer(ModelMixin, ConfigMixin):
     Args:
         vocab_size (`int`): token ids it reads and scores, the mask id included.
         mask_token_id (`int`, *optional*): the MASK id (its logit is returned as -inf).
-        max_seq_len (`int`, defaults to 256): longest sequence (learned position embeddings).
+        max_seq_len (`int`, defaults to 256): longest sequence (positions enter through rotary embeddings).
         hidden_size (`int`, defaults to 256): width.
         num_layers (`int`, defaults to 6): transformer blocks.
         num_heads (`int`, defaults to 4): attention heads.
@@ -92,7 +108,6 @@ class MaskedDiffusionTransformer(ModelMixin, ConfigMixin):
         if mask_token_id is not None and not 0 <= mask_token_id < vocab_size:
             raise ValueError(f"mask_token_id {mask_token_id} is outside the vocabulary [0, {vocab_size}).")
         self.token_embedding = nn.Embedding(vocab_size, hidden_size)
-        self.position_embedding = nn.Embedding(max_seq_len, hidden_size)
         self.time_mlp = (
             nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.SiLU(), nn.Linear(hidden_size, 4 * hidden_size))
             if time_conditioning
@@ -117,8 +132,8 @@ class MaskedDiffusionTransformer(ModelMixin, ConfigMixin):
         batch, length = input_ids.shape
         if length > self.config.max_seq_len:
             raise ValueError(f"Sequence length {length} exceeds max_seq_len={self.config.max_seq_len}.")
-        positions = torch.arange(length, device=input_ids.device)
-        hidden = self.token_embedding(input_ids) + self.position_embedding(positions)[None]
+        hidden = self.token_embedding(input_ids)
+        angles = rotary_angles(length, self.config.hidden_size // self.config.num_heads, input_ids.device)
         modulation = None
         if self.time_mlp is not None:
             if timesteps is None:
@@ -126,7 +141,7 @@ class MaskedDiffusionTransformer(ModelMixin, ConfigMixin):
             timesteps = torch.as_tensor(timesteps, device=input_ids.device).float().flatten().expand(batch)
             modulation = self.time_mlp(timestep_embedding(timesteps, self.config.hidden_size).to(hidden.dtype))
         for block in self.blocks:
-            hidden = block(hidden, modulation)
+            hidden = block(hidden, angles, modulation)
         logits = self.head(self.final_norm(hidden))
         if self.config.mask_token_id is not None:
             logits[..., self.config.mask_token_id] = -torch.inf
