@@ -96,9 +96,8 @@ class LSDMaskedTextPipeline(DiffusionPipeline):
             raise ValueError("Pass seq_len (or a prompt / input_ids that fixes it).")
         noise = initial_noise(self.scheduler, (batch_size, seq_len), generator, device)
         if infill_mask is None:
-            infill_mask = torch.ones(batch_size, seq_len, dtype=torch.bool) if input_ids is None else None
-            if infill_mask is None:
-                infill_mask = input_ids == self.scheduler.config.mask_token_id
+            everything = torch.ones(batch_size, seq_len, dtype=torch.bool)
+            infill_mask = everything if input_ids is None else input_ids == self.scheduler.config.mask_token_id
         infill_mask = torch.as_tensor(infill_mask, dtype=torch.bool).to(device).expand(batch_size, seq_len)
         if input_ids is None:
             return noise, infill_mask
