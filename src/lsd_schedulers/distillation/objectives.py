@@ -100,11 +100,7 @@ def teacher_continuation(
 
 
 def path_kl_interval_loss(
-    student: LSDDiscreteScheduler,
-    stats: IntervalStatistics,
-    coefficient: torch.Tensor,
-    t: torch.Tensor | None = None,
-    s: torch.Tensor | None = None,
+    student: LSDDiscreteScheduler, stats: IntervalStatistics, coefficient: torch.Tensor | float
 ) -> torch.Tensor:
     """Per-sequence path KL sum_j dt_j sum_i D(R*_j,i || R_i) of one student step, shape [B] (differentiable).
 
@@ -112,8 +108,7 @@ def path_kl_interval_loss(
     h has the constant rate R_y = -log(1 - P) / h q_y. A step that commits every position (P = 1, the last step)
     has its rate matched by construction and keeps only the token term sum_y R* log(p* / q).
     """
-    t = stats.t if t is None else t
-    s = stats.s if s is None else s
+    t, s = stats.t, stats.s
     jumps, _ = student.jump_probabilities(stats.model_output, stats.sample, t, s, coefficient)
     jump_total = jumps.sum(-1)
     commits = jump_total > 1 - 1e-9
