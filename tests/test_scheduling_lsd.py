@@ -169,10 +169,11 @@ def test_add_noise_uniform_and_per_row_times():
 # ------------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("solver", ["tweedie", "euler"])
 @pytest.mark.parametrize("noise_schedule", ["loglinear", "cosine", "geometric"])
 @pytest.mark.parametrize("coefficient", [1.0, 0.6])
-def test_share_of_masked_tokens_revealed_matches_the_formula(noise_schedule, coefficient):
-    scheduler = make_scheduler(noise_schedule=noise_schedule, coefficients=[coefficient] * 4)
+def test_share_of_masked_tokens_revealed_matches_the_formula(noise_schedule, coefficient, solver):
+    scheduler = make_scheduler(noise_schedule=noise_schedule, coefficients=[coefficient] * 4, solver=solver)
     scheduler.set_timesteps(4)
     sample = torch.full((64, 256), MASK)
     index = 1
@@ -181,7 +182,10 @@ def test_share_of_masked_tokens_revealed_matches_the_formula(noise_schedule, coe
         random_logits((64, 256)), scheduler.timesteps[index], sample, torch.Generator().manual_seed(0)
     )
     alpha_t, alpha_s = scheduler.noise.alpha(t), scheduler.noise.alpha(s)
-    expected = coefficient * float((alpha_s - alpha_t) / (1 - alpha_t))
+    if solver == "tweedie":
+        expected = coefficient * float((alpha_s - alpha_t) / (1 - alpha_t))
+    else:
+        expected = min(1.0, coefficient * float((t - s) * scheduler.noise.sigma(t) * alpha_t / (1 - alpha_t)))
     revealed = (out.prev_sample != MASK).double().mean().item()
     # 16384 independent Bernoulli draws: standard error <= 0.0039; tolerance is 5 standard errors
     assert revealed == pytest.approx(expected, abs=0.02)
@@ -422,3 +426,24 @@ def test_confidence_order_needs_absorbing_noise():
         LSDDiscreteScheduler(vocab_size=9, forward_process="uniform", unmasking_order="confidence")
     with pytest.raises(ValueError, match="Unknown unmasking_order 'entropy'"):
         make_scheduler(unmasking_order="entropy")
+
+
+@pytest.mark.parametrize("solver", ["tweedie", "euler"])
+def test_masked_fast_path_has_the_law_of_the_general_step(solver):
+    """The absorbing step skips unmasked and non-moving positions; its reveal share and token frequencies must
+    match the general jump probabilities."""
+    scheduler = make_scheduler(noise_schedule="cosine", solver=solver)
+    scheduler.set_timesteps(4)
+    index = 1
+    t, s = scheduler.schedule[index], scheduler.schedule[index + 1]
+    logits = random_logits((1, 1)).expand(40000, 1, VOCAB)
+    sample = torch.full((40000, 1), MASK)
+    sample[:100] = 2  # revealed positions stay as they are
+    out = scheduler.step(logits, scheduler.timesteps[index], sample, torch.Generator().manual_seed(0)).prev_sample
+    assert (out[:100] == 2).all()
+    jumps, _ = scheduler.jump_probabilities(logits[:1], sample[100:101], t, s)
+    frequencies = torch.bincount(out[100:, 0], minlength=VOCAB).double() / 39900
+    expected = jumps[0, 0].clone()
+    expected[MASK] = 1 - expected.sum()
+    # 39900 draws: standard errors below 0.0025; tolerance 0.01
+    torch.testing.assert_close(frequencies, expected, atol=0.01, rtol=0)

@@ -13,6 +13,7 @@ from .transitions import (
     FORWARD_PROCESSES,
     PREDICTION_TYPES,
     SOLVERS,
+    absorbing_unmask_probability,
     commit_jumps,
     euler_absorbing_jumps,
     euler_uniform_jumps,
@@ -363,6 +364,11 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         self._check_step_inputs(model_output, sample)
         index = self.index_for_timestep(timestep)
         t, s = self.schedule[index], self.schedule[index + 1]
+        if self._reveal_probability_is_shared():
+            prev_sample, pred_original_sample = self._masked_step(model_output, sample, t, s, index, generator)
+            if not return_dict:
+                return (prev_sample, pred_original_sample)
+            return LSDSchedulerOutput(prev_sample=prev_sample, pred_original_sample=pred_original_sample)
         jumps, x0_probs = self.jump_probabilities(model_output, sample, t, s, self.step_coefficients[index])
         if self.config.unmasking_order == "confidence" and s > 0:
             temperature = self.config.confidence_temperature
@@ -497,6 +503,49 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
             return tweedie_absorbing_jumps(x0_probs, sample, alpha_t, alpha_s, self.config.mask_token_id)
         return tweedie_uniform_jumps(x0_probs, sample, alpha_t, alpha_s)
 
+    def _reveal_probability_is_shared(self) -> bool:
+        """Absorbing noise, x0 logits, linear coefficients, random order: all masked positions of a step are revealed
+        with one probability, and only the revealed ones need their token distribution."""
+        config = self.config
+        return (
+            self.is_absorbing
+            and config.prediction_type == "x0_logits"
+            and config.unmasking_order == "random"
+            and (config.coefficient_form == "linear" or config.coefficients is None)
+        )
+
+    def _masked_step(self, model_output, sample, t, s, index, generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """The absorbing step computed only where it matters, with the same law and draws as the general path.
+
+        A masked position moves with one shared probability (Tweedie: Phi_k (alpha_s - alpha_t) / (1 - alpha_t);
+        Euler: Phi_k (t - s) sigma(t) alpha_t / (1 - alpha_t); 1 at the last step), then takes a token from
+        p(x_0 | x_t): the softmax and its float64 CDF are computed for the
+        positions that move, the point estimate for the masked ones.
+        """
+        mask_id = self.config.mask_token_id
+        reveal = 1.0
+        if s > 0:
+            alpha_t = self.noise.alpha(t)
+            if self.config.solver == "euler":
+                # sum_y (t - s) sigma(t) s_y = (t - s) sigma(t) alpha_t / (1 - alpha_t), since p(x_0 | x_t) sums to 1
+                shared = (t - s) * self.noise.sigma(t) * alpha_t / (1 - alpha_t)
+            else:
+                shared = absorbing_unmask_probability(alpha_t, self.noise.alpha(s))
+            reveal = float((self.step_coefficients[index] * shared).clamp(max=1))
+        masked = sample == mask_id
+        move = (uniform_noise(tuple(sample.shape), generator, sample.device) < reveal) & masked
+        token_noise = uniform_noise(tuple(sample.shape), generator, sample.device)
+        prev_sample, pred_original_sample = sample.clone(), sample.clone()
+        logits = model_output[masked].float()
+        logits[:, mask_id] = -torch.inf
+        pred_original_sample[masked] = logits.argmax(-1)
+        moving = logits[move[masked]]
+        if moving.numel():
+            cdf = torch.softmax(moving, dim=-1).double().cumsum(-1)
+            draws = token_noise[move].unsqueeze(-1) * cdf[:, -1:]
+            prev_sample[move] = torch.searchsorted(cdf, draws, right=True).squeeze(-1).clamp_max(cdf.shape[-1] - 1)
+        return prev_sample, pred_original_sample
+
     def _log_score(self, x0_probs: torch.Tensor, sample: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return log_score_from_x0(x0_probs, sample, self.noise.alpha(t), self.config.forward_process)
 
@@ -543,9 +592,10 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
                 f"model_output has shape {tuple(model_output.shape)}, expected {expected} "
                 "(the sample's shape plus one entry per vocabulary id)."
             )
-        if torch.isnan(model_output).any():
+        largest = model_output.max() if model_output.numel() else model_output.new_zeros(())
+        if torch.isnan(largest):  # max propagates NaN, so one pass finds both NaN and +inf
             raise ValueError(f"model_output contains NaN ({self.config.prediction_type}); check the model.")
-        if torch.isposinf(model_output).any():
+        if torch.isposinf(largest):
             raise ValueError(f"model_output contains +inf ({self.config.prediction_type}); check the model.")
 
 
