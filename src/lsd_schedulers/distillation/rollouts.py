@@ -102,8 +102,7 @@ def paper_rollout(
     num_student_steps = len(times) - 1
     stride = num_teacher_steps // num_student_steps
     teacher_times = linear_timesteps(num_teacher_steps)
-    sample, scores, cumulative = x1, [], [None] * (num_teacher_steps + 1)
-    running = None
+    sample, scores, increments = x1, [], []
     for n in range(num_teacher_steps):
         t, s = teacher_times[n], teacher_times[n + 1]
         output = denoiser(sample, t.float().expand(shape[0]))
@@ -111,13 +110,14 @@ def paper_rollout(
         if not learn_schedule and n % stride == 0:
             scores.append(rates / teacher.noise.sigma(t))
         if learn_schedule:
-            running = torch.zeros_like(rates) if running is None else running
-            cumulative[n] = running.clone()
-            running = running + (t - s) * rates
+            increments.append((t - s) * rates)
         jumps, _ = teacher.jump_probabilities(output, sample, t, s)
         sample = sample_jumps(jumps, sample, generator)
+    cumulative = None
     if learn_schedule:
-        cumulative[num_teacher_steps] = running
+        # C(t_n) = int_{t_n}^1 R* dt on the teacher grid, C(t_0) = 0
+        integrals = torch.cumsum(torch.stack(increments), dim=0)
+        cumulative = torch.cat([torch.zeros_like(integrals[:1]), integrals])
     student_samples, student_outputs = [], []
     sample = relaxed_start(student, x1, relaxation, generator)
     for k in range(num_student_steps):
@@ -127,7 +127,7 @@ def paper_rollout(
     return PaperRollout(
         teacher_times=teacher_times,
         teacher_scores=scores,
-        teacher_rate_cumsum=torch.stack(cumulative) if learn_schedule else None,
+        teacher_rate_cumsum=cumulative,
         student_samples=student_samples,
         student_outputs=student_outputs,
     )
