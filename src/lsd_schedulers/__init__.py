@@ -2,7 +2,7 @@
 
 from .models import MarkovChainOracle, MaskedDiffusionTransformer
 from .noise_schedules import NoiseSchedule
-from .pipelines import LSDMaskedTextPipeline, MaskedTextPipelineOutput
+from .pipelines import LSDMaskedTextPipeline, LSDVQImagePipeline, MaskedTextPipelineOutput
 from .scheduling_lsd import LSDDiscreteScheduler, LSDSchedulerOutput
 from .scheduling_lsd_plus import LSDPlusScheduler
 
@@ -12,6 +12,7 @@ __all__ = [
     "LSDDiscreteScheduler",
     "LSDMaskedTextPipeline",
     "LSDPlusScheduler",
+    "LSDVQImagePipeline",
     "LSDSchedulerOutput",
     "MarkovChainOracle",
     "MaskedDiffusionTransformer",

@@ -10,7 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from lsd_schedulers import LSDDiscreteScheduler, LSDMaskedTextPipeline, MaskedDiffusionTransformer
+from lsd_schedulers import LSDDiscreteScheduler, LSDMaskedTextPipeline, LSDVQImagePipeline, MaskedDiffusionTransformer
+from lsd_schedulers.models import ImageClassifier
 from lsd_schedulers.sampling import generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,3 +74,43 @@ def test_bad_arguments_are_rejected():
     result = subprocess.run([sys.executable, str(SCRIPT), "--mode", "text", "--output_dir", "x"], capture_output=True,
                             text=True, timeout=120)  # fmt: skip
     assert result.returncode == 2 and "--mode text needs --train_files" in result.stderr
+
+
+@pytest.mark.slow
+def test_image_teachers_train_resume_and_load(tmp_path):
+    """vqvae -> image (a loadable LSDVQImagePipeline) -> classifier, on 40 random 28x28 images in IDX files."""
+    sys.path.insert(0, str(ROOT / "tests" / "data"))
+    from test_fashion_mnist import fake_split
+
+    data = tmp_path / "fashion"
+    data.mkdir()
+    fake_split(data, "train", 40)
+    fake_split(data, "t10k", 20, seed=1)
+    common = ["--data_dir", str(data), "--checkpointing_steps", "2"]
+    vqvae = ["--mode", "vqvae", *common, "--max_train_steps", "4", "--num_vq_embeddings", "16"]
+    train([*vqvae, "--output_dir", str(tmp_path / "vq")])
+    shutil.copytree(
+        tmp_path / "vq" / "checkpoints" / "checkpoint-2", tmp_path / "vq2" / "checkpoints" / "checkpoint-2"
+    )
+    assert "at step 2" in train([*vqvae, "--output_dir", str(tmp_path / "vq2"), "--resume_from_checkpoint", "latest"])
+    full, resumed = (load_file(tmp_path / name / "diffusion_pytorch_model.safetensors") for name in ("vq", "vq2"))
+    assert all(torch.equal(full[name], resumed[name]) for name in full)
+
+    train(["--mode", "image", *common, "--vqvae", str(tmp_path / "vq"), "--max_train_steps", "2",
+           "--output_dir", str(tmp_path / "image")])  # fmt: skip
+    pipe = LSDVQImagePipeline.from_pretrained(tmp_path / "image")
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.transformer.config.num_classes == 10 and pipe.scheduler.config.vocab_size == 17
+    images = pipe(class_labels=[3, 7], num_inference_steps=3, guidance_scale=2.0, output_type="pt").images
+    assert images.shape == (2, 1, 28, 28)
+
+    train(["--mode", "classifier", *common, "--max_train_steps", "2", "--output_dir", str(tmp_path / "classifier")])
+    classifier = ImageClassifier.from_pretrained(tmp_path / "classifier")
+    assert classifier(images * 2 - 1).shape == (2, 10)
+    assert "Test accuracy:" in (tmp_path / "classifier" / "README.md").read_text()
+
+
+def test_image_mode_needs_a_vqvae():
+    result = subprocess.run([sys.executable, str(SCRIPT), "--mode", "image", "--output_dir", "x"], capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 2 and "--mode image needs --vqvae" in result.stderr

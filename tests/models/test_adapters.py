@@ -6,6 +6,7 @@ from transformers import BertConfig, BertForMaskedLM
 
 from lsd_schedulers import LSDDiscreteScheduler, MaskedDiffusionTransformer, NoiseSchedule
 from lsd_schedulers.models import (
+    ClassConditionalAdapter,
     LLaDAAdapter,
     MaskedLMAdapter,
     MDLMAdapter,
@@ -129,3 +130,32 @@ def test_masked_transformer_output_and_time_conditioning():
         model(torch.zeros(1, 9, dtype=torch.long), torch.tensor(0.5))
     with pytest.raises(ValueError, match="mask_token_id 20 is outside the vocabulary"):
         MaskedDiffusionTransformer(VOCAB, 20)
+
+
+def test_class_conditional_transformer_and_guided_adapter():
+    torch.manual_seed(0)
+    model = MaskedDiffusionTransformer(VOCAB, MASK, max_seq_len=8, hidden_size=16, num_layers=1, num_heads=2,
+                                       num_classes=3)  # fmt: skip
+    ids = torch.randint(0, MASK, (2, 8))
+    by_class = [model(ids, class_labels=torch.tensor([label, label])).logits for label in (0, 1, 3)]
+    assert not torch.allclose(by_class[0], by_class[1])  # the label reaches the logits
+    assert torch.equal(model(ids).logits, by_class[2])  # no label means the null class (3)
+    with pytest.raises(ValueError, match=r"class_labels must lie in \[0, 3\]"):
+        model(ids, class_labels=torch.tensor([0, 4]))
+    with pytest.raises(ValueError, match="Got 3 class labels for a batch of 2"):
+        model(ids, class_labels=torch.tensor([0, 1, 2]))
+
+    adapter = as_denoiser(model, VOCAB)
+    assert isinstance(adapter, ClassConditionalAdapter)
+    balanced = adapter(torch.full((4, 8), MASK), torch.tensor(1.0))  # rows get classes 0, 1, 2, 0
+    explicit = model(torch.full((4, 8), MASK), class_labels=torch.tensor([0, 1, 2, 0])).logits
+    assert torch.equal(balanced, explicit)
+    # guidance: l_u + s (l_c - l_u), with the MASK column kept at -inf (not NaN)
+    guided = ClassConditionalAdapter(model, torch.tensor([1, 2]), guidance_scale=3.0)(ids, torch.tensor(0.5))
+    conditional = model(ids, class_labels=torch.tensor([1, 2])).logits
+    unconditional = model(ids).logits
+    finite = ~torch.isinf(conditional)
+    assert torch.allclose(guided[finite], (unconditional + 3.0 * (conditional - unconditional))[finite], atol=1e-5)
+    assert torch.isneginf(guided[..., MASK]).all() and not torch.isnan(guided).any()
+    with pytest.raises(ValueError, match="needs a class-conditional model"):
+        ClassConditionalAdapter(MaskedDiffusionTransformer(VOCAB, MASK, max_seq_len=8, hidden_size=16, num_layers=1))

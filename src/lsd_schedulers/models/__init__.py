@@ -1,4 +1,5 @@
 from .adapters import (
+    ClassConditionalAdapter,
     DenoiserAdapter,
     LLaDAAdapter,
     MaskedLMAdapter,
@@ -7,11 +8,14 @@ from .adapters import (
     SEDDAdapter,
     as_denoiser,
 )
+from .image_classifier import ImageClassifier
 from .markov_oracle import MarkovChainOracle, countdown_chain, sample_markov_chain
 from .masked_transformer import MaskedDiffusionOutput, MaskedDiffusionTransformer
 
 __all__ = [
+    "ClassConditionalAdapter",
     "DenoiserAdapter",
+    "ImageClassifier",
     "LLaDAAdapter",
     "MDLMAdapter",
     "MarkovChainOracle",

@@ -3,6 +3,7 @@
 | adapter | model interface | scheduler `prediction_type` |
 | --- | --- | --- |
 | `NativeAdapter` | `MaskedDiffusionTransformer(input_ids, timesteps).logits` | `x0_logits` |
+| `ClassConditionalAdapter` | the same with `class_labels`, and classifier-free guidance | `x0_logits` |
 | `MaskedLMAdapter` | transformers masked LMs (BERT-style): `model(input_ids, attention_mask).logits` | `x0_logits` |
 | `LLaDAAdapter` | LLaDA-style: `model(input_ids).logits`, MASK inside a padded vocabulary | `x0_logits` |
 | `MDLMAdapter` | MDLM-style: `model(input_ids, timesteps)` (logits, or an output with `.logits`) | `x0_logits` |
@@ -60,6 +61,50 @@ class NativeAdapter(DenoiserAdapter):
 
     def run(self, sample, timesteps):
         return self.model(sample, timesteps).logits
+
+
+def guided_logits(conditional: torch.Tensor, unconditional: torch.Tensor, guidance_scale: float) -> torch.Tensor:
+    # classifier-free guidance: l_u + s (l_c - l_u); ids both score -inf (MASK) stay -inf
+    guided = unconditional + guidance_scale * (conditional - unconditional)
+    return torch.where(torch.isinf(conditional) & torch.isinf(unconditional), conditional, guided)
+
+
+class ClassConditionalAdapter(DenoiserAdapter):
+    """A class-conditional `MaskedDiffusionTransformer`, with classifier-free guidance.
+
+    Args:
+        model (`MaskedDiffusionTransformer`): a model with `num_classes` set.
+        class_labels (`torch.LongTensor`, *optional*): one label per row; by default row i gets class
+            `i % num_classes` (balanced classes for any batch size, as distillation and benchmarks need).
+        guidance_scale (`float`, defaults to 1.0): s in l_u + s (l_c - l_u); at most 1 means no guidance (one call).
+        vocab_size (`int`, *optional*): keep the first `vocab_size` output columns.
+    """
+
+    def __init__(self, model, class_labels: torch.LongTensor | None = None, guidance_scale: float = 1.0,
+                 vocab_size: int | None = None):  # fmt: skip
+        super().__init__(model, vocab_size)
+        if not model.config.get("num_classes"):
+            raise ValueError("ClassConditionalAdapter needs a class-conditional model (config.num_classes).")
+        self.class_labels = class_labels
+        self.guidance_scale = guidance_scale
+
+    def labels_for(self, batch: int, device: torch.device) -> torch.LongTensor:
+        """The class of each of `batch` rows."""
+        if self.class_labels is None:
+            return torch.arange(batch, device=device) % self.model.config.num_classes
+        labels = torch.as_tensor(self.class_labels, device=device).long().flatten()
+        if labels.numel() != batch:
+            raise ValueError(f"The adapter holds {labels.numel()} class labels for a batch of {batch}.")
+        return labels
+
+    def run(self, sample, timesteps):
+        labels = self.labels_for(sample.shape[0], sample.device)
+        if self.guidance_scale <= 1.0:
+            return self.model(sample, timesteps, class_labels=labels).logits
+        null = torch.full_like(labels, self.model.config.num_classes)
+        both = self.model(sample.repeat(2, 1), timesteps.repeat(2), class_labels=torch.cat([labels, null])).logits
+        conditional, unconditional = both.chunk(2)
+        return guided_logits(conditional, unconditional, self.guidance_scale)
 
 
 class MaskedLMAdapter(DenoiserAdapter):
@@ -127,6 +172,8 @@ def as_denoiser(model, vocab_size: int | None = None, noise_schedule: NoiseSched
     if isinstance(model, DenoiserAdapter):
         return model
     if isinstance(model, MaskedDiffusionTransformer):
+        if model.config.get("num_classes"):
+            return ClassConditionalAdapter(model, vocab_size=vocab_size)
         return NativeAdapter(model, vocab_size)
     parameters = inspect.signature(model.forward).parameters
     if "sigma" in parameters:

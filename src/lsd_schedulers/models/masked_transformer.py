@@ -87,6 +87,8 @@ class MaskedDiffusionTransformer(ModelMixin, ConfigMixin):
         mlp_ratio (`int`, defaults to 4): MLP width over hidden width.
         dropout (`float`, defaults to 0.0): dropout in training.
         time_conditioning (`bool`, defaults to `False`): condition on t (not needed for absorbing noise, RADD).
+        num_classes (`int`, *optional*): class-conditional with this many classes; label `num_classes` is the null
+            class (no condition), for classifier-free guidance.
     """
 
     @register_to_config
@@ -101,6 +103,7 @@ class MaskedDiffusionTransformer(ModelMixin, ConfigMixin):
         mlp_ratio: int = 4,
         dropout: float = 0.0,
         time_conditioning: bool = False,
+        num_classes: int | None = None,
     ):
         super().__init__()
         if hidden_size % num_heads:
@@ -108,9 +111,11 @@ class MaskedDiffusionTransformer(ModelMixin, ConfigMixin):
         if mask_token_id is not None and not 0 <= mask_token_id < vocab_size:
             raise ValueError(f"mask_token_id {mask_token_id} is outside the vocabulary [0, {vocab_size}).")
         self.token_embedding = nn.Embedding(vocab_size, hidden_size)
-        self.time_mlp = (
+        # the condition (time and/or class) shifts and scales each block's normalised inputs (adaLN)
+        self.class_embedding = nn.Embedding(num_classes + 1, hidden_size) if num_classes else None
+        self.conditioning_mlp = (
             nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.SiLU(), nn.Linear(hidden_size, 4 * hidden_size))
-            if time_conditioning
+            if time_conditioning or num_classes
             else None
         )
         self.blocks = nn.ModuleList(
@@ -120,13 +125,19 @@ class MaskedDiffusionTransformer(ModelMixin, ConfigMixin):
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(
-        self, input_ids: torch.LongTensor, timesteps: torch.Tensor | None = None, return_dict: bool = True
+        self,
+        input_ids: torch.LongTensor,
+        timesteps: torch.Tensor | None = None,
+        class_labels: torch.LongTensor | None = None,
+        return_dict: bool = True,
     ) -> MaskedDiffusionOutput | tuple:
         """Logits of p(x_0 | x_t).
 
         Args:
             input_ids (`torch.LongTensor` of shape `(batch_size, seq_len)`): the noisy tokens x_t.
             timesteps (`torch.Tensor`, *optional*): t in [0, 1], a scalar or one per row (time-conditioned models).
+            class_labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): classes of a class-conditional
+                model; `num_classes` (the null class) or None for unconditional logits.
             return_dict (`bool`, defaults to `True`): return a `MaskedDiffusionOutput` instead of a tuple.
         """
         batch, length = input_ids.shape
@@ -135,11 +146,16 @@ class MaskedDiffusionTransformer(ModelMixin, ConfigMixin):
         hidden = self.token_embedding(input_ids)
         angles = rotary_angles(length, self.config.hidden_size // self.config.num_heads, input_ids.device)
         modulation = None
-        if self.time_mlp is not None:
-            if timesteps is None:
-                raise ValueError("This model is time-conditioned: pass timesteps.")
-            timesteps = torch.as_tensor(timesteps, device=input_ids.device).float().flatten().expand(batch)
-            modulation = self.time_mlp(timestep_embedding(timesteps, self.config.hidden_size).to(hidden.dtype))
+        if self.conditioning_mlp is not None:
+            condition = torch.zeros(batch, self.config.hidden_size, device=input_ids.device)
+            if self.config.time_conditioning:
+                if timesteps is None:
+                    raise ValueError("This model is time-conditioned: pass timesteps.")
+                timesteps = torch.as_tensor(timesteps, device=input_ids.device).float().flatten().expand(batch)
+                condition = condition + timestep_embedding(timesteps, self.config.hidden_size)
+            if self.class_embedding is not None:
+                condition = condition + self.class_embedding(self._class_ids(class_labels, batch, input_ids.device))
+            modulation = self.conditioning_mlp(condition.to(hidden.dtype))
         for block in self.blocks:
             hidden = block(hidden, angles, modulation)
         logits = self.head(self.final_norm(hidden))
@@ -148,3 +164,16 @@ class MaskedDiffusionTransformer(ModelMixin, ConfigMixin):
         if not return_dict:
             return (logits,)
         return MaskedDiffusionOutput(logits=logits)
+
+    def _class_ids(self, class_labels: torch.LongTensor | None, batch: int, device: torch.device) -> torch.LongTensor:
+        """Validated class ids, one per row; None means the null class."""
+        null = self.config.num_classes
+        if class_labels is None:
+            return torch.full((batch,), null, dtype=torch.long, device=device)
+        class_labels = torch.as_tensor(class_labels, device=device).long().flatten()
+        if class_labels.numel() not in (1, batch):
+            raise ValueError(f"Got {class_labels.numel()} class labels for a batch of {batch}.")
+        class_labels = class_labels.expand(batch)
+        if ((class_labels < 0) | (class_labels > null)).any():
+            raise ValueError(f"class_labels must lie in [0, {null}] ({null} = unconditional), got {class_labels}.")
+        return class_labels

@@ -1,17 +1,15 @@
 """LSDMaskedTextPipeline: text generation (unconditional, prefix-conditioned or infilling) with a masked DDM."""
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
-from huggingface_hub import snapshot_download
 
 from ..models.adapters import as_denoiser
 from ..sampling import initial_noise
 from ..scheduling_lsd import LSDDiscreteScheduler
+from .pipeline_utils import SnapshotLoadingPipeline
 
 
 @dataclass
@@ -27,7 +25,7 @@ class MaskedTextPipelineOutput(BaseOutput):
     texts: list[str] | None = None
 
 
-class LSDMaskedTextPipeline(DiffusionPipeline):
+class LSDMaskedTextPipeline(SnapshotLoadingPipeline):
     """Generate text with a masked discrete diffusion model and any scheduler of the LSD family.
 
     Args:
@@ -43,21 +41,6 @@ class LSDMaskedTextPipeline(DiffusionPipeline):
     def __init__(self, transformer, tokenizer, scheduler: LSDDiscreteScheduler):
         super().__init__()
         self.register_modules(transformer=transformer, tokenizer=tokenizer, scheduler=scheduler)
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs):
-        """Load from a folder or a Hub repo id.
-
-        diffusers 0.42 refuses a repo id whose `model_index.json` names a library other than diffusers or
-        transformers (ours does); downloading the snapshot first and loading the folder works, so that is done here.
-        """
-        path = pretrained_model_name_or_path
-        if not os.path.isdir(path):
-            path = snapshot_download(
-                str(path), revision=kwargs.pop("revision", None), token=kwargs.get("token"),
-                cache_dir=kwargs.get("cache_dir"),
-            )  # fmt: skip
-        return super().from_pretrained(path, **kwargs)
 
     def _template(
         self,
