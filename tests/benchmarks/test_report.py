@@ -1,0 +1,77 @@
+"""benchmarks/report.py renders the text section from a results file, next to the existing sections."""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def report(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import report
+
+    monkeypatch.setattr(report, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(report, "DOCS", tmp_path / "docs")
+    monkeypatch.setattr(report, "IMAGES", tmp_path / "docs" / "images")
+    (tmp_path / "docs").mkdir()
+    yield report
+    sys.modules.pop("report", None)
+
+
+def fake_text_record() -> dict:
+    def row(sampler, nfe, gen_ppl, entropy, mauve, **extra):
+        return {"sampler": sampler, "nfe": nfe, "metrics": {"gen_ppl": gen_ppl, "entropy": entropy, "mauve": mauve},
+                **extra}  # fmt: skip
+
+    rows = []
+    for nfe, scale in ((8, 2.0), (16, 1.5)):
+        rows += [
+            row("euler", nfe, 300 * scale, 4.1, 0.2 / scale),
+            row("confidence", nfe, 150 * scale, 3.6, 0.3 / scale),
+            row("power", nfe, 250 * scale, 4.1, 0.25 / scale, gamma=0.7),
+            row("lsd_plus", nfe, 120 * scale, 4.0, 0.5 / scale, distill_seconds=95.0, coefficients=[1.0] * nfe),
+        ]
+    return {
+        "task": "text", "command": "python benchmarks/text.py --samples 256", "machine": "2-core CPU",
+        "date": "2026-01-01",
+        "teacher": {"sampler": "tweedie", "nfe": 256, "metrics": {"gen_ppl": 100.0, "entropy": 4.05, "mauve": 0.8}},
+        "data": {"metrics": {"gen_ppl": 40.0, "entropy": 4.1, "mauve": 0.97}, "examples": ["a", "b"]},
+        "rows": rows,
+        "gap_closed": {"gen_ppl": {"8": 0.9, "16": 0.875}, "mauve": {"8": 0.43, "16": 0.4}},
+        "distillation": {"teacher_steps": "8 M", "train_batch_size": 32, "seeds": "0 (training)",
+                         "eval_seed": 1000000, "samples_per_cell": 256, "seq_len": 64},
+        "evaluation": {"judge": "SmolLM2-135M-Instruct", "judge_precision": "bf16", "power_grid": [0.5, 0.7],
+                       "power_selected_by": "gen_ppl"},
+    }  # fmt: skip
+
+
+def test_text_section_has_the_table_gap_and_plot(report, tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "text.json").write_text(json.dumps(fake_text_record()))
+    report.main()
+    page = (tmp_path / "docs" / "benchmarks.md").read_text()
+    assert "## Text, teacher trained here" in page and "![text metrics vs NFE](images/text_vs_nfe.png)" in page
+    assert (tmp_path / "docs" / "images" / "text_vs_nfe.png").stat().st_size > 10_000
+    assert "| 8 | 90% | 43% | 4.000 |" in page and "| 16 | 88% | 40% | 4.000 |" in page
+    assert "| | held-out text | 40.0000 | 4.1000 | 0.9700 | |" in page
+    assert "| 8 | power (gamma=0.7) | 500.0000 | 4.1000 | 0.1250 |" in page
+    assert "over gamma in {0.5, 0.7} by gen_ppl" in page
+
+
+def test_existing_sections_still_render_next_to_the_text_section(report, tmp_path):
+    committed = ROOT / "benchmarks" / "results"
+    shutil.copytree(committed, tmp_path / "results")
+    (tmp_path / "results" / "text.json").write_text(json.dumps(fake_text_record()))
+    report.main()
+    page = (tmp_path / "docs" / "benchmarks.md").read_text()
+    if (committed / "countdown-oracle.json").exists():
+        assert "## Countdown with the exact oracle" in page
+    if (committed / "tiny-exact.json").exists():
+        assert "## Tiny exact task" in page
+    assert page.index("## Text, teacher trained here") > 0
