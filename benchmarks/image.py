@@ -1,0 +1,140 @@
+"""Image (EVALUATION.md task 5): Fashion-MNIST as VQ tokens with a class-conditional masked transformer trained here.
+
+    make fashion-mnist
+    python benchmarks/image.py                  # M in {4, 8, 16, 32, 64}, 1,000 samples per cell
+    python benchmarks/image.py --steps 4 --samples 200 --teacher_steps 64 --output /tmp/quick.json
+
+Metrics: the Frechet distance in the features of a small classifier trained here (`fd_classifier`, not FID) to the
+10,000 test images, and the share of samples the classifier puts in their requested class (`class_accuracy`).
+Classes are balanced: sample i is drawn for class i mod 10. Writes benchmarks/results/image.json and a grid of
+samples per M (docs/images/image-samples-M*.png); `python benchmarks/report.py` renders docs/benchmarks.md.
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from common import distil_all, hand_made, keep_best_power, learned_values, variant, write_results
+
+from lsd_schedulers import LSDVQImagePipeline
+from lsd_schedulers.data import load_fashion_mnist
+from lsd_schedulers.metrics.evaluation import compare_samplers, sample_in_batches
+from lsd_schedulers.metrics.image import classify, image_metrics
+from lsd_schedulers.models import ClassConditionalAdapter, ImageClassifier
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCH = 250  # a multiple of 10: every batch holds each class equally often
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--teacher", default=str(ROOT / "teachers" / "fashion-mnist"), help="an LSDVQImagePipeline")
+    parser.add_argument("--classifier", default=str(ROOT / "teachers" / "fashion-classifier"))
+    parser.add_argument("--data_dir", default=str(ROOT / "data" / "fashion-mnist"))
+    parser.add_argument("--steps", type=int, nargs="+", default=[4, 8, 16, 32, 64])
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--teacher_steps", type=int, default=1024, help="N of the teacher row")
+    parser.add_argument("--guidance_scale", type=float, default=2.0)
+    parser.add_argument("--distilled", nargs="+", default=["jys", "lsd", "lsd_plus", "lsd_paper", "lsd_plus_paper"])
+    parser.add_argument("--train_batch_size", type=int, default=64)
+    parser.add_argument("--eval_seed", type=int, default=1_000_000, help="disjoint from distillation seeds (< 1000)")
+    parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "image.json"))
+    parser.add_argument("--grid_dir", default=str(ROOT / "docs" / "images"), help="'' to skip the sample grids")
+    return parser.parse_args()
+
+
+def save_grid(grids: dict[str, torch.Tensor], steps: int, path: Path) -> None:
+    """One row of 10 samples (classes 0..9) per sampler."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(grids), 1, figsize=(6, 0.75 * len(grids) + 0.3), squeeze=False)
+    for ax, (name, images) in zip(axes[:, 0], grids.items()):
+        ax.imshow(torch.cat(list(images[:, 0]), dim=1).add(1).div(2).clamp(0, 1).numpy(), cmap="gray")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(f"{steps} steps; columns: classes 0-9", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(args: argparse.Namespace) -> None:
+    torch.set_num_threads(2)
+    pipe = LSDVQImagePipeline.from_pretrained(args.teacher)
+    classifier = ImageClassifier.from_pretrained(args.classifier).eval()
+    test_images, _ = load_fashion_mnist("test", args.data_dir)
+    reference_features, _ = classify(classifier, test_images)
+    baseline = variant(pipe.scheduler)
+    denoiser = ClassConditionalAdapter(pipe.transformer.eval(), None, args.guidance_scale, baseline.config.vocab_size)
+    grid_side = pipe.vqvae.config.sample_size // pipe.vae_scale_factor
+    seq_len = grid_side**2
+
+    @torch.no_grad()
+    def decode(tokens: torch.LongTensor) -> torch.Tensor:
+        shape = (len(tokens), grid_side, grid_side, pipe.vqvae.config.vq_embed_dim)
+        grids = tokens.view(-1, grid_side, grid_side)
+        return torch.cat([pipe.vqvae.decode(part, force_not_quantize=True, shape=(len(part), *shape[1:])).sample
+                          for part in grids.split(500)]).clamp(-1, 1)  # fmt: skip
+
+    requested = torch.arange(args.samples) % 10  # batches of BATCH rows, row i drawn for class i mod 10
+    last_grids: dict[str, torch.Tensor] = {}
+
+    def metrics(tokens: torch.LongTensor) -> dict[str, float]:
+        images = decode(tokens)
+        last_grids["latest"] = images[:10]
+        return image_metrics(images, requested[: len(images)], classifier, reference_features)
+
+    start = time.perf_counter()
+    teacher_tokens = sample_in_batches(
+        denoiser, baseline, args.samples, seq_len, args.teacher_steps, args.eval_seed, BATCH
+    )
+    teacher = {"sampler": "tweedie", "nfe": args.teacher_steps, "metrics": metrics(teacher_tokens),
+               "guidance_scale": args.guidance_scale}  # fmt: skip
+    teacher_grid = last_grids["latest"]
+    print(f"teacher (N={args.teacher_steps}): {teacher['metrics']} in {time.perf_counter() - start:.0f} s", flush=True)
+
+    rows = []
+    for steps in args.steps:
+        distilled = distil_all(
+            denoiser, baseline, steps, names=args.distilled, batch_size=args.train_batch_size, seq_len=seq_len
+        )
+        samplers = {name: (scheduler, steps) for name, scheduler in hand_made(baseline).items()}
+        samplers["confidence"] = (variant(baseline, unmasking_order="confidence"), steps)
+        samplers.update({name: (scheduler, steps) for name, (scheduler, _) in distilled.items()})
+        if "lsd_plus" in distilled:  # the learned schedule with MaskGIT's confidence order
+            samplers["lsd_plus_confidence"] = (variant(distilled["lsd_plus"][0], unmasking_order="confidence"), steps)
+        grids = {"teacher": teacher_grid}
+        cells = []
+        for name, sampler in samplers.items():
+            cells += compare_samplers(denoiser, {name: sampler}, metrics, args.samples, seq_len, args.eval_seed, BATCH)
+            grids[name] = last_grids["latest"]
+        for row in cells:
+            source = distilled.get(row["sampler"]) or distilled.get(row["sampler"].removesuffix("_confidence"))
+            if source is not None:
+                row.update(distill_seconds=round(source[1], 1), **learned_values(samplers[row["sampler"]][0]))
+        cells = keep_best_power(cells, "fd_classifier")
+        for row in cells:
+            print(f"  M={steps:<3} {row['sampler']:<20} {row['metrics']}", flush=True)
+        rows.extend(cells)
+        if args.grid_dir:
+            shown = [name for name in grids if not name.startswith("power(") and name != "tweedie"]
+            save_grid(
+                {name: grids[name] for name in shown}, steps, Path(args.grid_dir) / f"image-samples-M{steps}.png"
+            )
+
+    write_results(args.output, "image", teacher, rows, {
+        "distillation": {"teacher_steps": "8 M", "train_batch_size": args.train_batch_size, "seeds": "0 (training)",
+                         "eval_seed": args.eval_seed, "samples_per_cell": args.samples, "seq_len": seq_len,
+                         "guidance_scale": args.guidance_scale, "nfe_note": "one guided denoiser call per step "
+                         "(a conditional and an unconditional pass of the batch)"},
+    })  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(parse_args())
