@@ -37,6 +37,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--teacher_steps", type=int, default=1024, help="N of the teacher row")
     parser.add_argument("--guidance_scale", type=float, default=2.0)
     parser.add_argument("--distilled", nargs="+", default=["jys", "lsd", "lsd_plus", "lsd_paper", "lsd_plus_paper"])
+    parser.add_argument("--split_evaluations", type=int, default=8, help="golden-section evaluations per boundary")
     parser.add_argument("--train_batch_size", type=int, default=64)
     parser.add_argument("--eval_seed", type=int, default=1_000_000, help="disjoint from distillation seeds (< 1000)")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "image.json"))
@@ -65,7 +66,6 @@ def save_grid(grids: dict[str, torch.Tensor], steps: int, path: Path) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    torch.set_num_threads(2)
     pipe = LSDVQImagePipeline.from_pretrained(args.teacher)
     classifier = ImageClassifier.from_pretrained(args.classifier).eval()
     test_images, _ = load_fashion_mnist("test", args.data_dir)
@@ -102,7 +102,13 @@ def main(args: argparse.Namespace) -> None:
     rows = []
     for steps in args.steps:
         distilled = distil_all(
-            denoiser, baseline, steps, names=args.distilled, batch_size=args.train_batch_size, seq_len=seq_len
+            denoiser,
+            baseline,
+            steps,
+            names=args.distilled,
+            batch_size=args.train_batch_size,
+            seq_len=seq_len,
+            split_evaluations=args.split_evaluations,
         )
         samplers = {name: (scheduler, steps) for name, scheduler in hand_made(baseline).items()}
         samplers["confidence"] = (variant(baseline, unmasking_order="confidence"), steps)

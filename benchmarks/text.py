@@ -43,6 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--metrics", nargs="+", default=list(METRICS), choices=METRICS)
     parser.add_argument("--power_grid", type=float, nargs="+", default=[0.5, 0.7], help="gammas tried for `power`")
     parser.add_argument("--seq_len", type=int, default=None, help="default: the teacher's max_seq_len")
+    parser.add_argument("--split_evaluations", type=int, default=8, help="golden-section evaluations per boundary")
     parser.add_argument("--train_batch_size", type=int, default=32, help="distillation trajectories per rollout")
     parser.add_argument("--batch_size", type=int, default=128, help="sequences per sampling batch")
     parser.add_argument("--eval_seed", type=int, default=1_000_000, help="disjoint from distillation seeds (< 1000)")
@@ -186,7 +187,6 @@ def power_key(metrics: list[str], teacher: dict):
 
 
 def main(args: argparse.Namespace) -> None:
-    torch.set_num_threads(2)
     denoiser, baseline, tokenizer, max_seq_len = load_teacher(Path(args.teacher_model))
     seq_len = args.seq_len or max_seq_len
     if seq_len > max_seq_len:
@@ -221,8 +221,12 @@ def main(args: argparse.Namespace) -> None:
 
     rows = []
     for steps in args.steps:
-        distilled = distil_all(denoiser, baseline, steps, names=to_distil, batch_size=args.train_batch_size,
-                               seq_len=seq_len) if to_distil else {}  # fmt: skip
+        settings = {
+            "batch_size": args.train_batch_size,
+            "seq_len": seq_len,
+            "split_evaluations": args.split_evaluations,
+        }
+        distilled = distil_all(denoiser, baseline, steps, names=to_distil, **settings) if to_distil else {}
         samplers = {name: (hand[name], steps) for name in wanted}
         samplers.update({name: (distilled[name][0], steps) for name in args.samplers if name in distilled})
         first = len(scorer.examples)
