@@ -1,6 +1,7 @@
 """The scheduler's own work per step, as a share of one forward pass of a text-teacher-sized model.
 
     python benchmarks/overhead.py                       # vocab 4096, L = 128, batch 32, 6 x 256 transformer
+    python benchmarks/overhead.py --threads 1 --output /tmp/overhead.json   # steadier when other jobs share the CPU
 
 The model's weights do not change its speed, so a randomly initialised `MaskedDiffusionTransformer` of the text
 teacher's shape stands in. Each step of a `--steps` run is timed on a state with the share of masked positions
@@ -36,13 +37,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--num_layers", type=int, default=6)
     parser.add_argument("--steps", type=int, default=16, help="steps of the run whose states are timed")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (1 is steadier on a busy machine)")
     parser.add_argument("--output", default="benchmarks/results/overhead.json")
     return parser.parse_args()
 
 
 @torch.no_grad()
 def main(args: argparse.Namespace) -> None:
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     mask = args.vocab_size - 1
     model = MaskedDiffusionTransformer(args.vocab_size, mask, max_seq_len=args.seq_len, hidden_size=args.hidden_size,
                                        num_layers=args.num_layers).eval()  # fmt: skip

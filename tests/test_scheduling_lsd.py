@@ -7,6 +7,7 @@ from diffusers import DDPMScheduler
 from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler
 from lsd_schedulers.models import MarkovChainOracle, countdown_chain
 from lsd_schedulers.sampling import generate
+from lsd_schedulers.transitions import sample_confidence_ordered, sample_jumps
 
 VOCAB = 9
 MASK = 8
@@ -429,10 +430,11 @@ def test_confidence_order_needs_absorbing_noise():
 
 
 @pytest.mark.parametrize("solver", ["tweedie", "euler"])
-def test_masked_fast_path_has_the_law_of_the_general_step(solver):
+@pytest.mark.parametrize("form", ["linear", "power"])
+def test_masked_fast_path_has_the_law_of_the_general_step(solver, form):
     """The absorbing step skips unmasked and non-moving positions; its reveal share and token frequencies must
     match the general jump probabilities."""
-    scheduler = make_scheduler(noise_schedule="cosine", solver=solver)
+    scheduler = make_scheduler(noise_schedule="cosine", solver=solver, coefficients=[1.3] * 4, coefficient_form=form)
     scheduler.set_timesteps(4)
     index = 1
     t, s = scheduler.schedule[index], scheduler.schedule[index + 1]
@@ -441,9 +443,77 @@ def test_masked_fast_path_has_the_law_of_the_general_step(solver):
     sample[:100] = 2  # revealed positions stay as they are
     out = scheduler.step(logits, scheduler.timesteps[index], sample, torch.Generator().manual_seed(0)).prev_sample
     assert (out[:100] == 2).all()
-    jumps, _ = scheduler.jump_probabilities(logits[:1], sample[100:101], t, s)
+    jumps, _ = scheduler.jump_probabilities(logits[:1], sample[100:101], t, s, scheduler.step_coefficients[index])
     frequencies = torch.bincount(out[100:, 0], minlength=VOCAB).double() / 39900
     expected = jumps[0, 0].clone()
     expected[MASK] = 1 - expected.sum()
     # 39900 draws: standard errors below 0.0025; tolerance 0.01
     torch.testing.assert_close(frequencies, expected, atol=0.01, rtol=0)
+
+
+def general_step(scheduler, logits, sample, index, generator):
+    """The step through the full float64 jump probabilities (the path the fast one replaces)."""
+    t, s = scheduler.schedule[index], scheduler.schedule[index + 1]
+    jumps, x0_probs = scheduler.jump_probabilities(logits, sample, t, s, scheduler.step_coefficients[index])
+    if scheduler.config.unmasking_order == "confidence" and s > 0:
+        temperature = scheduler.config.confidence_temperature
+        prev_sample = sample_confidence_ordered(jumps, sample, scheduler.config.mask_token_id, temperature, generator)
+    else:
+        prev_sample = sample_jumps(jumps, sample, generator)
+    return prev_sample, scheduler._point_estimate(x0_probs, sample)
+
+
+@pytest.mark.parametrize("solver", ["tweedie", "euler"])
+@pytest.mark.parametrize("form", ["linear", "power"])
+@pytest.mark.parametrize(("order", "temperature"), [("random", 0.0), ("confidence", 0.0), ("confidence", 0.8)])
+def test_masked_fast_path_draws_the_samples_of_the_general_step(solver, form, order, temperature):
+    """Same generator, same samples: the fast path draws the general path's uniforms and uses them the same way.
+
+    Its float32 exponentials can only change a draw whose uniform lies within rounding of a boundary (or a
+    confidence tie that rounding breaks); with these logits and seeds that does not happen. V = 200 is not a
+    multiple of the 64-column blocks and the mask id sits inside one; power coefficients below and above 1.
+    """
+    vocab_size, mask = 200, 70
+    scheduler = LSDDiscreteScheduler(
+        vocab_size=vocab_size, mask_token_id=mask, solver=solver, coefficient_form=form, unmasking_order=order,
+        confidence_temperature=temperature, coefficients=[1.3, 0.95, 1.6, 0.9, 1.2], noise_schedule="cosine",
+    )  # fmt: skip
+    scheduler.set_timesteps(5)
+    logits_generator = torch.Generator().manual_seed(1)
+    sample = torch.full((6, 40), mask)
+    for index, timestep in enumerate(scheduler.timesteps):
+        logits = 2 * torch.randn(6, 40, vocab_size, generator=logits_generator)
+        fast = scheduler.step(logits, timestep, sample, torch.Generator().manual_seed(index))
+        prev_sample, pred_original_sample = general_step(
+            scheduler, logits, sample, index, torch.Generator().manual_seed(index)
+        )
+        assert torch.equal(fast.prev_sample, prev_sample)
+        assert torch.equal(fast.pred_original_sample, pred_original_sample)
+        sample = fast.prev_sample
+    assert not (sample == mask).any()
+
+
+@pytest.mark.parametrize("order", ["random", "confidence"])
+def test_masked_fast_path_matches_the_general_step_for_an_oracle_and_per_row_generators(order, countdown_oracle):
+    """Float64 logits with exact zeros (log 0 = -inf) and per-row generators, on the Markov-chain oracle."""
+    scheduler = LSDDiscreteScheduler(vocab_size=9, unmasking_order=order, coefficients=[2.0, 0.6, 1.3, 1.0])
+    scheduler.set_timesteps(4)
+    sample = torch.full((5, 32), 8)
+    for index, timestep in enumerate(scheduler.timesteps):
+        logits = countdown_oracle(sample, timestep.expand(5))
+        seeds = [10 * index + row for row in range(5)]
+        fast = scheduler.step(logits, timestep, sample, [torch.Generator().manual_seed(seed) for seed in seeds])
+        prev_sample, _ = general_step(
+            scheduler, logits, sample, index, [torch.Generator().manual_seed(seed) for seed in seeds]
+        )
+        assert torch.equal(fast.prev_sample, prev_sample)
+        sample = fast.prev_sample
+
+
+def test_masked_position_without_a_finite_logit_is_rejected():
+    scheduler = make_scheduler()
+    scheduler.set_timesteps(4)
+    logits = random_logits((1, 3))
+    logits[0, 1, :MASK] = -torch.inf
+    with pytest.raises(ValueError, match="probability 0 to every token at a masked position"):
+        scheduler.step(logits, 1.0, torch.full((1, 3), MASK))

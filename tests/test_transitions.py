@@ -1,12 +1,18 @@
+import math
+
 import pytest
 import torch
 
 from lsd_schedulers import NoiseSchedule
 from lsd_schedulers.transitions import (
+    block_maxima,
     euler_absorbing_jumps,
     euler_uniform_jumps,
     log_score_from_x0,
+    row_argmax,
     sample_categorical,
+    sample_tilted_blocks,
+    tilted_block_sums,
     transition_from_jumps,
     tweedie_absorbing_jumps,
     tweedie_uniform_jumps,
@@ -144,3 +150,77 @@ def test_per_row_generators_reproduce_single_row_draws():
     assert rows.dtype == torch.float64
     with pytest.raises(ValueError, match="Got 2 generators for a batch of 3"):
         uniform_noise(shape, [torch.Generator(), torch.Generator()])
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the absorbing fast path's row-sparse helpers
+# ------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("vocab_size", [64, 200])
+def test_block_maxima_are_the_maxima_of_each_run_of_columns_and_keep_nan(vocab_size):
+    logits = torch.randn(5, vocab_size, generator=torch.Generator().manual_seed(0))
+    maxima = block_maxima(logits, 64)
+    assert maxima.shape == (5, -(-vocab_size // 64))
+    for index in range(maxima.shape[1]):
+        torch.testing.assert_close(maxima[:, index], logits[:, 64 * index : 64 * (index + 1)].amax(-1))
+    logits[2, vocab_size - 1] = float("nan")
+    assert torch.isnan(block_maxima(logits, 64).max())
+
+
+@pytest.mark.parametrize(("vocab_size", "exclude"), [(256, 255), (256, 70), (200, 199), (200, 130), (9, 8)])
+def test_row_argmax_is_the_first_argmax_without_the_excluded_column(vocab_size, exclude):
+    # integer logits: many ties, so "first" matters; the excluded column is often the largest
+    logits = torch.randint(0, 4, (300, vocab_size), generator=torch.Generator().manual_seed(1)).float()
+    logits[::3, exclude] = 10.0
+    logits[4] = -torch.inf  # a row with no finite entry: index 0, as torch.max
+    rows = torch.arange(0, 300, 2)
+    block = min(64, vocab_size)
+    index, best = row_argmax(logits, rows, block_maxima(logits, block), block, exclude)
+    reference = logits[rows].clone()
+    reference[:, exclude] = -torch.inf
+    expected_best, expected_index = reference.max(-1)
+    assert torch.equal(index, expected_index) and torch.equal(best, expected_best)
+
+
+@pytest.mark.parametrize("vocab_size", [256, 200])
+@pytest.mark.parametrize("power", [1.0, 0.6, 1.7])
+def test_tilted_draws_equal_sample_categorical_of_the_tilted_softmax(vocab_size, power):
+    exclude = 70
+    logits = 2 * torch.randn(500, vocab_size, generator=torch.Generator().manual_seed(2))
+    rows = torch.arange(1, 500, 2)
+    block = 64
+    best_token, best = row_argmax(logits, rows, block_maxima(logits, block), block, exclude)
+    (rest,) = tilted_block_sums(logits, rows, best, best_token, block, (power,), exclude)
+    reference = logits[rows].double() * power
+    reference[:, exclude] = -torch.inf
+    # Z = 1 + R: the maximum's weight is 1, R the others
+    torch.testing.assert_close(
+        1 + rest.double().sum(-1), torch.exp(reference.logsumexp(-1) - power * best.double()), rtol=1e-6, atol=0
+    )
+    uniforms = uniform_noise((rows.numel(),), torch.Generator().manual_seed(3))
+    draws = sample_tilted_blocks(logits, rows, best, best_token, block, rest, uniforms, power, exclude)
+    expected = sample_categorical(torch.softmax(reference, -1), torch.Generator().manual_seed(3))
+    # the same uniforms through the same inverse CDF: equal unless one falls within float32 rounding of a boundary
+    assert torch.equal(draws, expected)
+
+
+def test_tilted_sums_keep_the_precision_of_a_near_certain_row():
+    logits = torch.tensor([[0.0, 30.0, 0.0, 2.0]])
+    rows, best_token, best = torch.tensor([0]), torch.tensor([1]), torch.tensor([30.0])
+    (rest,) = tilted_block_sums(logits, rows, best, best_token, 4, (1.0,), exclude=3)
+    # R = 2 exp(-30) ~ 1.9e-13, far below float32's resolution of 1 + R
+    torch.testing.assert_close(rest.double().sum(-1), torch.tensor([2 * math.exp(-30)], dtype=torch.float64))
+
+
+def test_tilted_draws_never_pick_a_token_of_weight_zero():
+    logits = torch.full((4, 200), -torch.inf)
+    logits[:, [3, 64, 150]] = torch.tensor([0.0, 1.0, -2.0])
+    logits[:, 199] = 5.0  # the excluded column
+    rows = torch.arange(4)
+    best_token, best = row_argmax(logits, rows, block_maxima(logits, 64), 64, 199)
+    (rest,) = tilted_block_sums(logits, rows, best, best_token, 64, (1.0,), 199)
+    largest_uniform = 1 - 2.0**-53
+    uniforms = torch.tensor([0.0, 0.5, 0.99, largest_uniform], dtype=torch.float64)
+    draws = sample_tilted_blocks(logits, rows, best, best_token, 64, rest, uniforms, 1.0, 199)
+    assert set(draws.tolist()) <= {3, 64, 150} and draws[-1] == 150

@@ -10,17 +10,22 @@ from diffusers.utils import BaseOutput
 
 from .noise_schedules import NoiseSchedule
 from .transitions import (
+    BLOCK_COLUMNS,
     FORWARD_PROCESSES,
     PREDICTION_TYPES,
     SOLVERS,
     absorbing_unmask_probability,
+    block_maxima,
     commit_jumps,
     euler_absorbing_jumps,
     euler_uniform_jumps,
     log_score_from_x0,
+    row_argmax,
     sample_confidence_ordered,
     sample_jumps,
+    sample_tilted_blocks,
     scale_jumps_linear,
+    tilted_block_sums,
     tweedie_absorbing_jumps,
     tweedie_uniform_jumps,
     uniform_noise,
@@ -361,19 +366,22 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
             `LSDSchedulerOutput` or `tuple`: `(prev_sample, pred_original_sample)`.
         """
         model_output = self._to_vocabulary_last(model_output, sample)
-        self._check_step_inputs(model_output, sample)
+        fast = self._has_masked_fast_path()
+        if fast:
+            model_output = model_output.contiguous()  # read as [N, V] rows below, without copies
+        maxima = self._check_step_inputs(model_output, sample, block=self._block_columns() if fast else None)
         index = self.index_for_timestep(timestep)
         t, s = self.schedule[index], self.schedule[index + 1]
-        if self._reveal_probability_is_shared():
-            prev_sample, pred_original_sample = self._masked_step(model_output, sample, t, s, index, generator)
+        if fast:
+            prev_sample, pred_original_sample = self._masked_step(
+                model_output.reshape(-1, self.config.vocab_size), maxima, sample, t, s, index, generator
+            )
             if not return_dict:
                 return (prev_sample, pred_original_sample)
             return LSDSchedulerOutput(prev_sample=prev_sample, pred_original_sample=pred_original_sample)
         jumps, x0_probs = self.jump_probabilities(model_output, sample, t, s, self.step_coefficients[index])
         if self.config.unmasking_order == "confidence" and s > 0:
-            temperature = self.config.confidence_temperature
-            if self.confidence_temperatures is not None:
-                temperature = float(self.confidence_temperatures[index])
+            temperature = self._confidence_temperature(index)
             mask_id = self.config.mask_token_id
             prev_sample = sample_confidence_ordered(jumps, sample, mask_id, temperature, generator)
         else:
@@ -503,48 +511,200 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
             return tweedie_absorbing_jumps(x0_probs, sample, alpha_t, alpha_s, self.config.mask_token_id)
         return tweedie_uniform_jumps(x0_probs, sample, alpha_t, alpha_s)
 
-    def _reveal_probability_is_shared(self) -> bool:
-        """Absorbing noise, x0 logits, linear coefficients, random order: all masked positions of a step are revealed
-        with one probability, and only the revealed ones need their token distribution."""
-        config = self.config
-        return (
-            self.is_absorbing
-            and config.prediction_type == "x0_logits"
-            and config.unmasking_order == "random"
-            and (config.coefficient_form == "linear" or config.coefficients is None)
-        )
+    def _has_masked_fast_path(self) -> bool:
+        """Absorbing noise with x0 logits: the step is computed from the logits of the masked rows only."""
+        return self.is_absorbing and self.config.prediction_type == "x0_logits"
 
-    def _masked_step(self, model_output, sample, t, s, index, generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """The absorbing step computed only where it matters, with the same law and draws as the general path.
+    def _block_columns(self) -> int:
+        return min(BLOCK_COLUMNS, self.config.vocab_size)
 
-        A masked position moves with one shared probability (Tweedie: Phi_k (alpha_s - alpha_t) / (1 - alpha_t);
-        Euler: Phi_k (t - s) sigma(t) alpha_t / (1 - alpha_t); 1 at the last step), then takes a token from
-        p(x_0 | x_t): the softmax and its float64 CDF are computed for the
-        positions that move, the point estimate for the masked ones.
+    def _jump_mass_scale(self, t: torch.Tensor, s: torch.Tensor, index: int, power: float) -> torch.Tensor:
+        """The jump mass of a masked position divided by sum_y p(x_0 = y | x_t)^power (1 in the linear form).
+
+        With r = alpha_t / (1 - alpha_t) the score of a masked position is s_y = r p_y; the power form raises it to
+        Phi_k (power = Phi_k), the linear form scales the jumps by Phi_k (power = 1).
         """
-        mask_id = self.config.mask_token_id
-        reveal = 1.0
-        if s > 0:
-            alpha_t = self.noise.alpha(t)
-            if self.config.solver == "euler":
-                # sum_y (t - s) sigma(t) s_y = (t - s) sigma(t) alpha_t / (1 - alpha_t), since p(x_0 | x_t) sums to 1
-                shared = (t - s) * self.noise.sigma(t) * alpha_t / (1 - alpha_t)
-            else:
-                shared = absorbing_unmask_probability(alpha_t, self.noise.alpha(s))
-            reveal = float((self.step_coefficients[index] * shared).clamp(max=1))
-        masked = sample == mask_id
-        move = (uniform_noise(tuple(sample.shape), generator, sample.device) < reveal) & masked
-        token_noise = uniform_noise(tuple(sample.shape), generator, sample.device)
-        prev_sample, pred_original_sample = sample.clone(), sample.clone()
-        logits = model_output[masked].float()
-        logits[:, mask_id] = -torch.inf
-        pred_original_sample[masked] = logits.argmax(-1)
-        moving = logits[move[masked]]
-        if moving.numel():
-            cdf = torch.softmax(moving, dim=-1).double().cumsum(-1)
-            draws = token_noise[move].unsqueeze(-1) * cdf[:, -1:]
-            prev_sample[move] = torch.searchsorted(cdf, draws, right=True).squeeze(-1).clamp_max(cdf.shape[-1] - 1)
-        return prev_sample, pred_original_sample
+        alpha_t = self.noise.alpha(t)
+        odds = alpha_t / (1 - alpha_t)
+        if self.config.solver == "euler":
+            # sum_y (t - s) sigma(t) s_y^power = (t - s) sigma(t) r^power sum_y p_y^power
+            scale = (t - s) * self.noise.sigma(t) * odds**power
+        else:
+            # (alpha_s - alpha_t) / (1 - alpha_t) sum_y x0_y, x0_y = s_y^power / r = r^(power - 1) p_y^power
+            scale = absorbing_unmask_probability(alpha_t, self.noise.alpha(s)) * odds ** (power - 1)
+        if self.config.coefficient_form == "linear":
+            scale = scale * self.step_coefficients[index]  # LSD, linear form: jump probabilities times Phi_k
+        return scale
+
+    def _masked_step(
+        self,
+        logits: torch.Tensor,
+        maxima: torch.Tensor,
+        sample: torch.LongTensor,
+        t: torch.Tensor,
+        s: torch.Tensor,
+        index: int,
+        generator: torch.Generator | list[torch.Generator] | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The absorbing step from the logits of the masked rows, with the law and the draws of the general path.
+
+        The general path builds float64 jump probabilities over the whole `[B, L, V]`; here only what its draws
+        read is computed. With q = softmax(power * logits) over the ids but MASK (power = Phi_k in the power form,
+        else 1), a masked position's jump mass is scale * sum_y p_y^power (`_jump_mass_scale`; 1 at the last step,
+        which commits) and its target is drawn from q. The uniforms of `sample_jumps` or `sample_confidence_ordered`
+        are drawn in the same order and used in the same way; only the arithmetic differs (float32 exponentials,
+        block sums), so a result can differ from the general path's only where a uniform falls within rounding of
+        a boundary, or where the confidence order breaks a tie that rounding decides.
+
+        Args:
+            logits (`torch.Tensor`): contiguous x0 logits `[N, V]`, N the number of positions.
+            maxima (`torch.Tensor`): `block_maxima(logits, self._block_columns())`.
+            sample (`torch.LongTensor`): the tokens at time t.
+            t (`torch.Tensor`): current time. s (`torch.Tensor`): next time.
+            index (`int`): the step index.
+            generator (`torch.Generator` or `list[torch.Generator]`, *optional*): the caller's randomness.
+
+        Returns:
+            `tuple`: `(prev_sample, pred_original_sample)`.
+        """
+        mask_id, device, block = self.config.mask_token_id, sample.device, self._block_columns()
+        flat_sample = sample.reshape(-1)
+        rows = (flat_sample == mask_id).nonzero().squeeze(-1)
+        best_token, best_logit = row_argmax(logits, rows, maxima, block, mask_id)
+        if bool(torch.isneginf(best_logit).any()):
+            raise ValueError("The model gives probability 0 to every token at a masked position; cannot unmask it.")
+        pred_original_sample = flat_sample.clone()
+        pred_original_sample[rows] = best_token
+        power = float(self.step_coefficients[index]) if self.config.coefficient_form == "power" else 1.0
+        is_last_step = bool(s == 0)
+        scale = torch.ones((), dtype=torch.float64) if is_last_step else self._jump_mass_scale(t, s, index, power)
+        scale = scale.to(device)
+        if self.config.unmasking_order == "confidence" and not is_last_step:
+            state = (rows, best_token, best_logit, scale, power)
+            prev_sample = self._confidence_ordered_step(logits, sample, state, index, generator)
+            return prev_sample, pred_original_sample.reshape(sample.shape)
+
+        # the uniforms of sample_jumps: whether to move, then where
+        move_noise = uniform_noise(tuple(sample.shape), generator, device).reshape(-1)[rows]
+        token_noise = uniform_noise(tuple(sample.shape), generator, device).reshape(-1)[rows]
+        if power != 1 and not is_last_step:
+            moves = self._power_form_moves(logits, rows, best_token, best_logit, scale, power, move_noise)
+        else:
+            moves = move_noise < scale
+        movers, mover_token, mover_logit = rows[moves], best_token[moves], best_logit[moves]
+        sums = tilted_block_sums(logits, movers, mover_logit, mover_token, block, (power,), mask_id)[0]
+        prev_sample = flat_sample.clone()
+        prev_sample[movers] = sample_tilted_blocks(
+            logits, movers, mover_logit, mover_token, block, sums, token_noise[moves], power, mask_id
+        )
+        return prev_sample.reshape(sample.shape), pred_original_sample.reshape(sample.shape)
+
+    def _power_form_moves(
+        self,
+        logits: torch.Tensor,
+        rows: torch.Tensor,
+        best_token: torch.Tensor,
+        best_logit: torch.Tensor,
+        scale: torch.Tensor,
+        power: float,
+        move_noise: torch.Tensor,
+    ) -> torch.Tensor:
+        """Which masked rows jump, u < scale sum_y p_y^power, in the power form with random order.
+
+        sum_y p_y^power = Z_power / Z_1^power needs a second pass over the logits; bounds in p_max = 1 / Z_1 settle
+        most rows without it, and only the rows whose uniform falls between them (widened by 1e-3 for rounding) get
+        the exact value.
+
+        Args:
+            logits (`torch.Tensor`): x0 logits `[N, V]`.
+            rows (`torch.Tensor`): `[n]` the masked rows.
+            best_token (`torch.Tensor`): `[n]` their argmax. best_logit (`torch.Tensor`): `[n]` their maximum.
+            scale (`torch.Tensor`): `_jump_mass_scale` of this step.
+            power (`float`): Phi_k.
+            move_noise (`torch.Tensor`): `[n]` the rows' move uniforms.
+        """
+        mask_id, block = self.config.mask_token_id, self._block_columns()
+        # Z_1 = 1 + R_1: the maximum's weight exp(l_y - max) is 1, R_1 sums the others; p_max = 1 / Z_1
+        rest = tilted_block_sums(logits, rows, best_logit, best_token, block, (1.0,), mask_id)[0]
+        plain = 1 + rest.double().sum(-1)
+        p_max = 1 / plain
+        if power > 1:
+            # p_max^power <= sum_y p_y^power <= p_max^(power - 1) sum_y p_y
+            low, high = p_max**power, p_max ** (power - 1)
+        else:
+            # p_max^(power - 1) <= sum_y p_y^power <= K^(1 - power), K <= V - 1 tokens (concavity)
+            low, high = p_max ** (power - 1), torch.full_like(p_max, (self.config.vocab_size - 1) ** (1 - power))
+        moves = move_noise < scale * low * (1 - 1e-3)
+        undecided = (~moves & (move_noise < scale * high * (1 + 1e-3))).nonzero().squeeze(-1)
+        rest = tilted_block_sums(
+            logits, rows[undecided], best_logit[undecided], best_token[undecided], block, (power,), mask_id
+        )[0]
+        # scale sum_y p_y^power = scale Z_power / Z_1^power
+        moves[undecided] = move_noise[undecided] < scale * (1 + rest.double().sum(-1)) / plain[undecided] ** power
+        return moves
+
+    def _confidence_ordered_step(
+        self,
+        logits: torch.Tensor,
+        sample: torch.LongTensor,
+        state: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float],
+        index: int,
+        generator: torch.Generator | list[torch.Generator] | None,
+    ) -> torch.Tensor:
+        """`sample_confidence_ordered` from the logits of the masked rows: the same uniforms, count and ranking.
+
+        Args:
+            logits (`torch.Tensor`): x0 logits `[N, V]`.
+            sample (`torch.LongTensor`): the tokens at time t.
+            state (`tuple`): the masked rows, their argmax and maximum, the step's jump-mass scale, and the power.
+            index (`int`): the step index.
+            generator (`torch.Generator` or `list[torch.Generator]`, *optional*): the caller's randomness.
+        """
+        rows, best_token, best_logit, scale, power = state
+        mask_id, device, block = self.config.mask_token_id, sample.device, self._block_columns()
+        flat_sample = sample.reshape(sample.shape[0], -1)
+        temperature = self._confidence_temperature(index)
+        # the uniforms of sample_confidence_ordered: the count, the candidates, then the Gumbel noise
+        count_noise = uniform_noise(flat_sample.shape[:1], generator, device)
+        token_noise = uniform_noise(tuple(flat_sample.shape), generator, device).reshape(-1)[rows]
+        gumbel_noise = uniform_noise(tuple(flat_sample.shape), generator, device) if temperature > 0 else None
+
+        powers = (power,) if power == 1 else (power, 1.0)
+        sums = tilted_block_sums(logits, rows, best_logit, best_token, block, powers, mask_id)
+        # Z_a = 1 + R_a: the maximum's weight exp(a (l_y - max)) is 1, R_a sums the others
+        rest = sums[0].double().sum(-1)
+        jump_mass = scale.expand(rows.shape)
+        if power != 1:
+            # scale sum_y p_y^power = scale Z_power / Z_1^power
+            jump_mass = scale * (1 + rest) / (1 + sums[1].double().sum(-1)) ** power
+        candidates = sample_tilted_blocks(
+            logits, rows, best_logit, best_token, block, sums[0], token_noise, power, mask_id
+        )
+        # log q(y) = power (l_y - max) - log Z_power = power (l_y - max) - log1p(R_power)
+        log_q = power * (logits[rows, candidates].double() - best_logit.double()) - torch.log1p(rest)
+
+        # reveal floor(E + u) positions, E the sum of the jump masses: those with the highest log q(y) + T Gumbel
+        is_masked = flat_sample == mask_id
+        reveal = torch.zeros(flat_sample.numel(), dtype=torch.float64, device=device).index_put_((rows,), jump_mass)
+        reveal = reveal.view(flat_sample.shape)
+        count = torch.floor(reveal.sum(-1) + count_noise).long()
+        count = torch.minimum(count, is_masked.sum(-1))
+        confidence = torch.full((flat_sample.numel(),), -torch.inf, dtype=torch.float64, device=device)
+        confidence = confidence.index_put_((rows,), log_q).view(flat_sample.shape)
+        if gumbel_noise is not None:
+            confidence = confidence + temperature * -torch.log(-torch.log(gumbel_noise))
+        confidence = confidence.masked_fill(~is_masked | (reveal <= 0), -torch.inf)
+        rank = confidence.argsort(dim=-1, descending=True).argsort(dim=-1)
+        chosen = ((rank < count.unsqueeze(-1)) & is_masked & (reveal > 0)).view(-1)
+        proposal = flat_sample.reshape(-1).clone()
+        proposal[rows] = candidates
+        return torch.where(chosen, proposal, flat_sample.reshape(-1)).reshape(sample.shape)
+
+    def _confidence_temperature(self, index: int) -> float:
+        """The Gumbel temperature of the confidence order at this step (annealed when `set_timesteps` got one)."""
+        if self.confidence_temperatures is not None:
+            return float(self.confidence_temperatures[index])
+        return self.config.confidence_temperature
 
     def _log_score(self, x0_probs: torch.Tensor, sample: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return log_score_from_x0(x0_probs, sample, self.noise.alpha(t), self.config.forward_process)
@@ -584,7 +744,17 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
             model_output = torch.cat([model_output, padding], dim=-1)
         return model_output
 
-    def _check_step_inputs(self, model_output: torch.Tensor, sample: torch.Tensor) -> None:
+    def _check_step_inputs(
+        self, model_output: torch.Tensor, sample: torch.Tensor, block: int | None = None
+    ) -> torch.Tensor | None:
+        """Check the tokens, the output's shape, and that it holds no NaN or +inf.
+
+        Args:
+            model_output (`torch.Tensor`): `(*sample.shape, vocab_size)`.
+            sample (`torch.Tensor`): the current token ids.
+            block (`int`, *optional*): read the output as blocks of this many columns and return their maxima
+                `[N, ceil(V / block)]` (`block_maxima`): the same single pass then serves the masked fast path.
+        """
         self._check_tokens(sample)
         expected = (*sample.shape, self.config.vocab_size)
         if tuple(model_output.shape) != expected:
@@ -592,11 +762,17 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
                 f"model_output has shape {tuple(model_output.shape)}, expected {expected} "
                 "(the sample's shape plus one entry per vocabulary id)."
             )
-        largest = model_output.max() if model_output.numel() else model_output.new_zeros(())
+        maxima = None
+        if block is not None:
+            maxima = block_maxima(model_output.reshape(-1, self.config.vocab_size), block)
+            largest = maxima.max() if maxima.numel() else model_output.new_zeros(())
+        else:
+            largest = model_output.max() if model_output.numel() else model_output.new_zeros(())
         if torch.isnan(largest):  # max propagates NaN, so one pass finds both NaN and +inf
             raise ValueError(f"model_output contains NaN ({self.config.prediction_type}); check the model.")
         if torch.isposinf(largest):
             raise ValueError(f"model_output contains +inf ({self.config.prediction_type}); check the model.")
+        return maxima
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
