@@ -181,6 +181,13 @@ DESCRIPTIONS = {
     "{max_train_steps} steps of batch {train_batch_size}; its features define the image benchmark's Frechet "
     "distance. Test accuracy: {test_accuracy:.4f}. Final training loss: {loss:.4f}.",
 }
+TITLES = {
+    "countdown": "Masked diffusion teacher (countdown)",
+    "text": "Masked diffusion teacher (text)",
+    "vqvae": "VQModel for Fashion-MNIST",
+    "image": "Class-conditional masked diffusion teacher (Fashion-MNIST VQ tokens)",
+    "classifier": "Fashion-MNIST classifier (features of the image metrics)",
+}
 DIFFUSION_DESCRIPTION = (
     "A `MaskedDiffusionTransformer` ({num_layers} layers, width {hidden_size}, {num_heads} heads, time conditioning "
     "{time}{classes}) trained here with the MDLM objective under absorbing, loglinear noise for {max_train_steps} "
@@ -200,7 +207,7 @@ tags:
 - {"masked-diffusion" if args.mode not in DESCRIPTIONS else "fashion-mnist"}
 ---
 
-# {args.mode.capitalize()} teacher
+# {TITLES[args.mode]}
 
 {textwrap.fill(description, 119)}
 
