@@ -26,9 +26,9 @@ POWER_GRID = (0.1, 0.2, 0.3, 0.5, 0.7)
 
 
 def variant(baseline: LSDDiscreteScheduler, **overrides) -> LSDDiscreteScheduler:
-    """The baseline sampler with some config fields changed."""
+    """The sampler with some config fields changed (same class: an LSD+ sampler keeps its learned schedule)."""
     config = {k: v for k, v in baseline.config.items() if not k.startswith("_")}
-    return LSDDiscreteScheduler.from_config({**config, **overrides})
+    return type(baseline).from_config({**config, **overrides})
 
 
 def hand_made(baseline: LSDDiscreteScheduler) -> dict[str, LSDDiscreteScheduler]:

@@ -216,37 +216,35 @@ Command: `{command}`
 
 
 def build_task(args: argparse.Namespace, accelerator: Accelerator):
-    """The mode's model, its per-step loss `loss(model, generator) -> tensor` and `save(model, final_loss)`."""
+    """The mode's model, its loss `loss(model, generator, step) -> tensor` and `save(model, final_loss)`."""
     output_dir = Path(args.output_dir)
     device = accelerator.device
 
     if args.mode == "vqvae":
         images, _ = load_fashion_mnist("train", args.data_dir)
         model = build_vqvae(args.num_vq_embeddings)
-        step = {"count": 0}
 
-        def loss(model, generator):
+        def loss(model, generator, step):
             rows = torch.randint(0, len(images), (args.train_batch_size,), generator=generator)
-            if step["count"] % 100 == 0 and step["count"] < 0.8 * args.max_train_steps:
+            if step % 100 == 0 and step < 0.8 * args.max_train_steps:
                 probe = images[torch.randint(0, len(images), (min(1024, len(images)),), generator=generator)].to(
                     device
                 )
                 restarted = restart_unused_codes(accelerator.unwrap_model(model), probe, generator)
                 logger.info(f"restarted {restarted} unused codes")
-            step["count"] += 1
             return vqvae_loss(model, images[rows].to(device))
 
         def save(model, final_loss):
             model.save_pretrained(output_dir)
             model_card(args, final_loss).save(output_dir / "README.md")
 
-        return model, loss, save, lambda global_step: step.update(count=global_step)
+        return model, loss, save
 
     if args.mode == "classifier":
         images, labels = load_fashion_mnist("train", args.data_dir)
         model = ImageClassifier()
 
-        def loss(model, generator):
+        def loss(model, generator, step):
             rows = torch.randint(0, len(images), (args.train_batch_size,), generator=generator)
             return F.cross_entropy(model(images[rows].to(device)).float(), labels[rows].to(device))
 
@@ -259,7 +257,7 @@ def build_task(args: argparse.Namespace, accelerator: Accelerator):
             model.save_pretrained(output_dir)
             model_card(args, final_loss, test_accuracy=accuracy).save(output_dir / "README.md")
 
-        return model, loss, save, None
+        return model, loss, save
 
     tokenizer, vqvae, class_labels = None, None, None
     if args.mode == "text":
@@ -289,7 +287,7 @@ def build_task(args: argparse.Namespace, accelerator: Accelerator):
         num_classes=10 if args.mode == "image" else None,
     )  # fmt: skip
 
-    def loss(model, generator):
+    def loss(model, generator, step):
         labels = None
         if args.mode == "countdown":
             clean = sample_markov_chain(initial, transition, args.train_batch_size, args.seq_len, generator)
@@ -313,7 +311,7 @@ def build_task(args: argparse.Namespace, accelerator: Accelerator):
             scheduler.save_pretrained(output_dir / "scheduler")
         model_card(args, final_loss).save(output_dir / "README.md")
 
-    return model, loss, save, None
+    return model, loss, save
 
 
 def main(args: argparse.Namespace) -> None:
@@ -329,7 +327,7 @@ def main(args: argparse.Namespace) -> None:
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
 
-    model, compute_loss, save, on_resume = build_task(args, accelerator)
+    model, compute_loss, save = build_task(args, accelerator)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.01)
     lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
@@ -348,8 +346,6 @@ def main(args: argparse.Namespace) -> None:
         if path.exists():
             accelerator.load_state(str(path))
             global_step = int(path.name.split("-")[1])
-            if on_resume is not None:
-                on_resume(global_step)
             logger.info(f"Resumed from {path} at step {global_step}")
 
     progress = tqdm(total=args.max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process)
@@ -360,7 +356,7 @@ def main(args: argparse.Namespace) -> None:
         seed = (args.seed * 1_000_003 + global_step) * 1_009 + accelerator.process_index
         generator = torch.Generator().manual_seed(seed)
         with accelerator.autocast():
-            loss = compute_loss(model, generator)
+            loss = compute_loss(model, generator, global_step)
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
         optimizer.step()
