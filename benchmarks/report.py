@@ -283,7 +283,9 @@ def image_section(record: dict) -> str:
             continue
         best = min(candidates, key=lambda row: row["metrics"]["fd_classifier"])
         fd = best["metrics"]["fd_classifier"]
-        beats = [row_of(rows, name) for name in ("euler", "confidence")]
+        hand_made = [row for row in (row_of(rows, "cosine"), row_of(rows, "power")) if row]
+        best_hand_made = min(hand_made, key=lambda row: row["metrics"]["fd_classifier"]) if hand_made else None
+        beats = [row_of(rows, "euler"), row_of(rows, "confidence"), best_hand_made]
         euler = row_of(rows, "euler")["metrics"]["fd_classifier"]
         closed = (euler - fd) / (euler - teacher["metrics"]["fd_classifier"])
         accuracy = best["metrics"]["class_accuracy"]
@@ -314,8 +316,8 @@ Command: `{record["command"]}` ({record["machine"]}, {record["date"]}).
 
 ### Targets
 
-| M | best lsd_plus | FD | beats euler | beats confidence | gap closed | class accuracy (>= teacher - 0.02) |
-| ---: | --- | ---: | --- | --- | ---: | --- |
+| M | best lsd_plus | FD | beats euler | beats confidence | beats cosine, power | gap closed | accuracy (ok: >= T - 0.02) |
+| ---: | --- | ---: | --- | --- | --- | ---: | --- |
 {chr(10).join(checks)}
 
 ### All rows
