@@ -316,7 +316,7 @@ Command: `{record["command"]}` ({record["machine"]}, {record["date"]}).
 
 ### Targets
 
-| M | best lsd_plus | FD | beats euler | beats confidence | beats cosine, power | gap closed | accuracy (ok: >= T - 0.02) |
+| M | best lsd_plus | FD | beats euler | beats confidence | beats cosine, power | gap closed | accuracy (vs teacher) |
 | ---: | --- | ---: | --- | --- | --- | ---: | --- |
 {chr(10).join(checks)}
 
