@@ -76,18 +76,11 @@ def main(args: argparse.Namespace) -> None:
     grid_side = pipe.vqvae.config.sample_size // pipe.vae_scale_factor
     seq_len = grid_side**2
 
-    @torch.no_grad()
-    def decode(tokens: torch.LongTensor) -> torch.Tensor:
-        shape = (len(tokens), grid_side, grid_side, pipe.vqvae.config.vq_embed_dim)
-        grids = tokens.view(-1, grid_side, grid_side)
-        return torch.cat([pipe.vqvae.decode(part, force_not_quantize=True, shape=(len(part), *shape[1:])).sample
-                          for part in grids.split(500)]).clamp(-1, 1)  # fmt: skip
-
     requested = torch.arange(args.samples) % 10  # batches of BATCH rows, row i drawn for class i mod 10
     last_grids: dict[str, torch.Tensor] = {}
 
     def metrics(tokens: torch.LongTensor) -> dict[str, float]:
-        images = decode(tokens)
+        images = pipe.decode_tokens(tokens.view(-1, grid_side, grid_side))
         last_grids["latest"] = images[:10]
         return image_metrics(images, requested[: len(images)], classifier, reference_features)
 

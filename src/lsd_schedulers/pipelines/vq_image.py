@@ -61,6 +61,16 @@ class LSDVQImagePipeline(SnapshotLoadingPipeline):
             )
 
     @torch.no_grad()
+    def decode_tokens(self, tokens: torch.LongTensor, batch_size: int = 500) -> torch.Tensor:
+        """Images in [-1, 1] of shape `(N, C, H, W)` from token grids `(N, h, w)`, decoded `batch_size` at a time."""
+        channels = self.vqvae.config.vq_embed_dim or self.vqvae.config.latent_channels
+        decoded = [
+            self.vqvae.decode(part, force_not_quantize=True, shape=(*part.shape, channels)).sample
+            for part in tokens.split(batch_size)
+        ]
+        return torch.cat(decoded).clamp(-1, 1)
+
+    @torch.no_grad()
     def __call__(
         self,
         class_labels: int | list[int] | torch.LongTensor | None = None,
@@ -142,9 +152,7 @@ class LSDVQImagePipeline(SnapshotLoadingPipeline):
         if output_type == "latent":
             images = tokens
         else:
-            shape = (batch_size, *grid, self.vqvae.config.vq_embed_dim or self.vqvae.config.latent_channels)
-            decoded = self.vqvae.decode(tokens, force_not_quantize=True, shape=shape).sample.clamp(-1, 1)
-            images = self.image_processor.postprocess(decoded, output_type=output_type)
+            images = self.image_processor.postprocess(self.decode_tokens(tokens), output_type=output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (images,)
