@@ -44,7 +44,12 @@ def hand_made(baseline: LSDDiscreteScheduler) -> dict[str, LSDDiscreteScheduler]
 
 
 def distil_all(
-    denoiser, baseline: LSDDiscreteScheduler, steps: int, names: Iterable[str] | None = None, **settings
+    denoiser,
+    baseline: LSDDiscreteScheduler,
+    steps: int,
+    names: Iterable[str] | None = None,
+    teacher_ratio: int = 8,
+    **settings,
 ) -> dict[str, tuple]:
     """The distilled samplers of the line-up at M = `steps`: name -> (scheduler, seconds).
 
@@ -53,6 +58,7 @@ def distil_all(
         baseline (`LSDDiscreteScheduler`): the teacher's sampler.
         steps (`int`): M, the student's model calls.
         names (`Iterable[str]`, *optional*): which of `DISTILLED` and `"jys"` to run; default: all of them.
+        teacher_ratio (`int`, defaults to 8): the distillation teacher takes N = teacher_ratio * M steps.
         **settings: more `DistillationConfig` fields (batch_size, seq_len...).
     """
     names = [*DISTILLED, "jys"] if names is None else list(names)
@@ -64,7 +70,7 @@ def distil_all(
         if name not in names:
             continue
         config = DistillationConfig(
-            num_student_steps=steps, num_teacher_steps=8 * steps, scheduler_type=scheduler_type,
+            num_student_steps=steps, num_teacher_steps=teacher_ratio * steps, scheduler_type=scheduler_type,
             objective=objective, **settings,
         )  # fmt: skip
         start = time.perf_counter()
@@ -74,7 +80,7 @@ def distil_all(
     if "jys" in names:
         start = time.perf_counter()
         config = DistillationConfig(
-            num_student_steps=steps, num_teacher_steps=8 * steps, scheduler_type="lsd", **settings
+            num_student_steps=steps, num_teacher_steps=teacher_ratio * steps, scheduler_type="lsd", **settings
         )
         times = jys_schedule(LSDDistiller(denoiser, baseline, config))
         jys = LSDPlusScheduler.from_config({**variant(baseline).config, "timesteps": times.tolist()})
@@ -104,11 +110,44 @@ def learned_values(scheduler: LSDDiscreteScheduler) -> dict:
     return {"coefficients": scheduler.config.coefficients, "timesteps": scheduler.config.get("timesteps")}
 
 
-def write_results(path: str | os.PathLike, task: str, teacher: dict, rows: list[dict], extra: dict) -> None:
-    """The results file of EVALUATION.md: task, command, machine, date, teacher, rows."""
+def previous_results(path: str | os.PathLike, protocol: dict, protocol_of: Callable[[dict], dict]) -> dict | None:
+    """The existing results file a run appends to, checked to come from the same evaluation protocol.
+
+    Args:
+        path (`str` or `os.PathLike`): the results file; `None` is returned when it does not exist.
+        protocol (`dict`): what this run measures with (teacher steps, samples, seeds...).
+        protocol_of (`Callable`): reads the same fields from a results record.
+    """
+    if not Path(path).exists():
+        return None
+    record = json.loads(Path(path).read_text())
+    found = protocol_of(record)
+    if found != protocol:
+        raise ValueError(f"--append: {path} was measured with {found}; this run asks for {protocol}. Use the same "
+                         "settings or another --output.")  # fmt: skip
+    return record
+
+
+def merge_rows(rows: list[dict], new_rows: list[dict]) -> list[dict]:
+    """`rows` with `new_rows` added, replacing rows of the same sampler and M; ordered by M, then as they came."""
+    replaced = {(row["nfe"], row["sampler"]) for row in new_rows}
+    kept = [row for row in rows if (row["nfe"], row["sampler"]) not in replaced]
+    return sorted(kept + new_rows, key=lambda row: row["nfe"])
+
+
+def write_results(
+    path: str | os.PathLike, task: str, teacher: dict, rows: list[dict], extra: dict, previous: dict | None = None
+) -> None:
+    """The results file of EVALUATION.md: task, command, machine, date, teacher, rows.
+
+    A file grown by appending to `previous` keeps every command that wrote it, in order, under `commands`.
+    """
+    command = "python " + " ".join(sys.argv)
+    if previous is not None:
+        extra = {"commands": [*previous.get("commands", [previous["command"]]), command], **extra}
     record = {
         "task": task,
-        "command": "python " + " ".join(sys.argv),
+        "command": command,
         "machine": f"{os.cpu_count()}-core CPU ({platform.machine()}), torch {torch.__version__}",
         "date": datetime.date.today().isoformat(),
         "teacher": teacher,

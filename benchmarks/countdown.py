@@ -1,7 +1,7 @@
 """Countdown (EVALUATION.md tasks 1 and 3): the exact Markov-chain oracle, or a transformer teacher trained here.
 
     python benchmarks/countdown.py                      # exact oracle, M in {4, 8, 16, 32}, 512 samples per cell
-    python benchmarks/countdown.py --teacher_model teachers/countdown --steps 8 16 32 64   # countdown-trained
+    python benchmarks/countdown.py --teacher_model teachers/countdown --steps 8 16 32 64 --precision bf16
     python benchmarks/countdown.py --steps 4 --samples 64 --teacher_steps 64 --output /tmp/quick.json
 
 With the oracle every remaining error is the sampler's; with a trained teacher the model's own error is present
@@ -13,11 +13,22 @@ import argparse
 import time
 
 import torch
-from common import distil_all, hand_made, keep_best_power, learned_values, variant, write_results
+from common import (
+    DISTILLED,
+    POWER_GRID,
+    distil_all,
+    hand_made,
+    keep_best_power,
+    learned_values,
+    merge_rows,
+    previous_results,
+    variant,
+    write_results,
+)
 
 from lsd_schedulers import LSDDiscreteScheduler, MaskedDiffusionTransformer
 from lsd_schedulers.metrics.evaluation import compare_samplers, countdown_metrics, sample_in_batches
-from lsd_schedulers.models import MarkovChainOracle, NativeAdapter, countdown_chain
+from lsd_schedulers.models import AutocastDenoiser, MarkovChainOracle, NativeAdapter, countdown_chain
 
 
 def parse_args() -> argparse.Namespace:
@@ -28,10 +39,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--num_states", type=int, default=32)
     parser.add_argument("--seq_len", type=int, default=256)
     parser.add_argument("--train_batch_size", type=int, default=32)
+    parser.add_argument("--split_evaluations", type=int, default=8, help="golden-section evaluations per boundary")
+    parser.add_argument("--teacher_ratio", type=int, default=8, help="distillation teacher steps N = ratio * M")
+    parser.add_argument("--distilled", nargs="+", default=[*DISTILLED, "jys"], choices=[*DISTILLED, "jys"])
+    parser.add_argument("--power_grid", type=float, nargs="+", default=list(POWER_GRID), help="gammas for `power`")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="bf16: the teacher under "
+                        "CPU autocast (about 1.7x faster); the oracle always runs in float64")  # fmt: skip
     parser.add_argument("--eval_seed", type=int, default=1_000_000, help="disjoint from distillation seeds (< 1000)")
     parser.add_argument(
         "--teacher_model", default=None, help="a folder from examples/train_teacher.py --mode countdown"
     )
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--append", action="store_true", help="keep the file's teacher row and other rows")
     parser.add_argument("--output", default=None, help="default: benchmarks/results/<task>.json")
     return parser.parse_args()
 
@@ -44,11 +63,20 @@ def load_denoiser(args: argparse.Namespace, oracle: MarkovChainOracle):
     if model.config.vocab_size != oracle.vocab_size:
         raise ValueError(f"The teacher reads {model.config.vocab_size} ids; countdown V={args.num_states} needs "
                          f"{oracle.vocab_size}.")  # fmt: skip
-    return NativeAdapter(model, oracle.vocab_size), "countdown-trained"
+    denoiser = NativeAdapter(model, oracle.vocab_size)
+    return (AutocastDenoiser(denoiser) if args.precision == "bf16" else denoiser), "countdown-trained"
+
+
+def protocol_of(record: dict) -> dict:
+    """The fields a run must share with a results file to append to it."""
+    setup = record["distillation"]
+    return {"teacher_steps": record["teacher"]["nfe"], "samples": setup["samples_per_cell"],
+            "eval_seed": setup["eval_seed"], "seq_len": setup["seq_len"],
+            "precision": record.get("precision", "float64 (oracle)")}  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> None:
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     initial, transition = countdown_chain(args.num_states)
     oracle = MarkovChainOracle(initial, transition)
     denoiser, task = load_denoiser(args, oracle)
@@ -57,32 +85,52 @@ def main(args: argparse.Namespace) -> None:
     def metrics(samples):
         return countdown_metrics(samples, initial)
 
-    start = time.perf_counter()
-    teacher_samples = sample_in_batches(
-        denoiser, variant(baseline), args.samples, args.seq_len, args.teacher_steps, args.eval_seed
-    )
-    teacher = {"sampler": "tweedie", "nfe": args.teacher_steps, "metrics": metrics(teacher_samples)}
-    print(f"teacher (N={args.teacher_steps}): {teacher['metrics']} in {time.perf_counter() - start:.0f} s")
+    output = args.output or f"benchmarks/results/{task}.json"
+    precision = args.precision if args.teacher_model else "float64 (oracle)"
+    protocol = {"teacher_steps": args.teacher_steps, "samples": args.samples, "eval_seed": args.eval_seed,
+                "seq_len": args.seq_len, "precision": precision}  # fmt: skip
+    previous = previous_results(output, protocol, protocol_of) if args.append else None
+    if previous is not None:
+        teacher = previous["teacher"]
+    else:
+        start = time.perf_counter()
+        teacher_samples = sample_in_batches(
+            denoiser, variant(baseline), args.samples, args.seq_len, args.teacher_steps, args.eval_seed
+        )
+        teacher = {"sampler": "tweedie", "nfe": args.teacher_steps, "metrics": metrics(teacher_samples)}
+        print(f"teacher (N={args.teacher_steps}): {teacher['metrics']} in {time.perf_counter() - start:.0f} s")
 
-    rows = []
+    settings = {
+        "batch_size": args.train_batch_size,
+        "seq_len": args.seq_len,
+        "split_evaluations": args.split_evaluations,
+    }
+    powers = {f"power({gamma})" for gamma in args.power_grid}
+    rows = previous["rows"] if previous is not None else []
     for steps in args.steps:
-        distilled = distil_all(denoiser, baseline, steps, batch_size=args.train_batch_size, seq_len=args.seq_len)
-        samplers = {name: (scheduler, steps) for name, scheduler in hand_made(baseline).items()}
+        distilled = distil_all(denoiser, baseline, steps, args.distilled, args.teacher_ratio, **settings)
+        samplers = {name: (scheduler, steps) for name, scheduler in hand_made(baseline).items()
+                    if not name.startswith("power(") or name in powers}  # fmt: skip
+        samplers["confidence"] = (variant(baseline, unmasking_order="confidence"), steps)
         samplers.update({name: (scheduler, steps) for name, (scheduler, _) in distilled.items()})
         cells = compare_samplers(denoiser, samplers, metrics, args.samples, args.seq_len, args.eval_seed)
         for row in cells:
             if row["sampler"] in distilled:
                 scheduler, seconds = distilled[row["sampler"]]
                 row.update(distill_seconds=round(seconds, 1), **learned_values(scheduler))
+                row["distillation"] = {"teacher_steps": args.teacher_ratio * steps, "train_batch_size":
+                                       args.train_batch_size, "split_evaluations": args.split_evaluations}  # fmt: skip
         cells = keep_best_power(cells, "violation_rate")
         for row in cells:
             print(f"  M={steps:<3} {row['sampler']:<15} {row['metrics']}", flush=True)
-        rows.extend(cells)
-
-    write_results(args.output or f"benchmarks/results/{task}.json", task, teacher, rows, {
-        "distillation": {"teacher_steps": "8 M", "train_batch_size": args.train_batch_size, "seeds": "0 (training)",
-                         "eval_seed": args.eval_seed, "samples_per_cell": args.samples, "seq_len": args.seq_len},
-    })  # fmt: skip
+        rows = merge_rows(rows, cells)
+        # written after every M: an interrupted run keeps the step counts it finished
+        write_results(output, task, teacher, rows, {
+            "precision": precision,
+            "distillation": {"teacher_steps": "8 M unless a row says otherwise", "seeds": "0 (training)",
+                             "eval_seed": args.eval_seed, "samples_per_cell": args.samples, "seq_len": args.seq_len},
+            "power_grid": args.power_grid,
+        }, previous)  # fmt: skip
 
 
 if __name__ == "__main__":

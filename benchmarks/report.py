@@ -118,19 +118,23 @@ def countdown_section(record: dict) -> str:
     quality_plot(record, "violation_rate", IMAGES / f"{prefix}_violation_vs_nfe.png", "violation rate (per token)")
     schedule_plot(record, IMAGES / f"{prefix}_schedules.png")
     teacher = record["teacher"]
+    present = {row["sampler"] for row in record["rows"]}
+    rival_names = [name for name in ("euler", "power", "confidence", "jys") if name in present]
     checks = []
     for nfe, rows in rows_by_nfe(record).items():
         learned = row_of(rows, "lsd_plus")
-        rivals = {name: row_of(rows, name) for name in ("euler", "power", "jys")}
+        if learned is None:
+            continue
+        rivals = {name: row_of(rows, name) for name in rival_names}
         wins = {
-            name: learned["metrics"]["violation_rate"] < row["metrics"]["violation_rate"]
+            name: "yes" if learned["metrics"]["violation_rate"] < row["metrics"]["violation_rate"] else "**no**"
             for name, row in rivals.items()
             if row
         }
         kl_ok = learned["metrics"]["unigram_kl"] <= teacher["metrics"]["unigram_kl"] + 0.002
         checks.append(
             f"| {nfe} | {learned['metrics']['violation_rate']:.4f} | "
-            + " | ".join("yes" if wins[name] else "**no**" for name in ("euler", "power", "jys"))
+            + " | ".join(wins.get(name, "") for name in rival_names)
             + f" | {'yes' if kl_ok else '**no**'} | {100 * gap_closed(rows, teacher, 'violation_rate'):.0f}% "
             f"| {learned.get('distill_seconds')} |"
         )
@@ -139,14 +143,18 @@ def countdown_section(record: dict) -> str:
     denoiser_note = (
         "The denoiser is exact, so every error is the sampler's."
         if exact
-        else "The denoiser is a transformer trained here, so the model's own error is present too."
+        else "The denoiser is a transformer trained here (`teachers/countdown`), so the model's own error is present "
+        f"too; it runs in {record.get('precision', 'fp32')} (CPU autocast) for the teacher row and every sampler."
     )
+    grid = ", ".join(str(gamma) for gamma in record.get("power_grid", [0.1, 0.2, 0.3, 0.5, 0.7]))
+    setup = record["distillation"]
+    header = " | ".join(f"beats {name}" for name in rival_names)
     return f"""## {title}
 
-V = 32, L = 256, {record["distillation"]["samples_per_cell"]} samples per cell on evaluation seeds from
-{record["distillation"]["eval_seed"]} (distillation used seeds below 1000). {denoiser_note} `power` is the best of
-tau_k = (1 - k/M)^gamma over gamma in {{0.1, 0.2, 0.3, 0.5, 0.7}}, chosen on the evaluation metric itself (the
-strongest hand-made baseline). Teacher for distillation: N = 8 M Tweedie steps.
+V = 32, L = 256, {setup["samples_per_cell"]} samples per cell on evaluation seeds from
+{setup["eval_seed"]} (distillation used seeds below 1000). {denoiser_note} `power` is the best of
+tau_k = (1 - k/M)^gamma over gamma in {{{grid}}}, chosen on the evaluation metric itself (the
+strongest hand-made baseline). {distillation_note(record)}
 
 Command: `{record["command"]}` ({record["machine"]}, {record["date"]}).
 
@@ -156,8 +164,8 @@ Command: `{record["command"]}` ({record["machine"]}, {record["date"]}).
 
 ### Targets
 
-| M | lsd_plus violation | beats euler | beats power | beats jys | KL <= teacher + 0.002 | gap closed | distill s |
-| ---: | ---: | --- | --- | --- | --- | ---: | ---: |
+| M | lsd_plus violation | {header} | KL <= teacher + 0.002 | gap closed | distill s |
+| ---: | ---: | {" | ".join("---" for _ in rival_names)} | --- | ---: | ---: |
 {chr(10).join(checks)}
 
 ### All rows
@@ -213,6 +221,39 @@ def text_plot(record: dict, metrics: list[str], path: Path) -> None:
     plt.close(figure)
 
 
+def distillation_note(record: dict) -> str:
+    """One sentence per distinct distillation setting of the rows that record theirs."""
+    by_setting: dict[tuple, list[int]] = {}
+    for row in record["rows"]:
+        setting = row.get("distillation")
+        if setting:
+            ratio = setting["teacher_steps"] // row["nfe"]
+            key = (ratio, setting["train_batch_size"], setting["split_evaluations"])
+            by_setting.setdefault(key, [])
+            if row["nfe"] not in by_setting[key]:
+                by_setting[key].append(row["nfe"])
+    if not by_setting:  # one setting for the whole file
+        setup = record["distillation"]
+        note = f"Distillation: N = 8 M Tweedie steps, {setup['train_batch_size']} trajectories per rollout"
+        if "split_evaluations" in setup:
+            note += f", {setup['split_evaluations']} golden-section evaluations per boundary"
+        return note + "."
+    parts = [
+        f"N = {ratio} M, {batch} trajectories per rollout, {evaluations} golden-section evaluations per boundary at "
+        f"M = {', '.join(map(str, sorted(nfes)))}"
+        for (ratio, batch, evaluations), nfes in by_setting.items()
+    ]
+    return "Distillation: " + "; ".join(parts) + "."
+
+
+def commands_note(record: dict) -> str:
+    """The command of the results file, or each command of a file grown with `--append`."""
+    if "commands" not in record:
+        return f"Command: `{record['command']}` ({record['machine']}, {record['date']})."
+    machine = f"({record['machine']}, last run {record['date']})"
+    return f"Commands, in order {machine}:\n\n" + "\n".join(f"- `{command}`" for command in record["commands"])
+
+
 def text_section(record: dict) -> str:
     IMAGES.mkdir(parents=True, exist_ok=True)
     metrics = [m for m in TEXT_METRICS if m in record["teacher"]["metrics"]]
@@ -254,14 +295,14 @@ that comes with an entropy drop below the teacher's ({teacher_entropy}) is bough
 
 A masked diffusion LM trained here on offline English corpora (BBC news, Shakespeare, the King James Bible), L =
 {setup["seq_len"]} tokens, {setup["samples_per_cell"]} samples per cell on evaluation seeds from {setup["eval_seed"]}
-(distillation used seeds below 1000). Teacher: N = {teacher["nfe"]} Tweedie steps; for distillation N = 8 M.
+(distillation used seeds below 1000). Teacher: N = {teacher["nfe"]} Tweedie steps. {distillation_note(record)}
 gen_ppl: perplexity of the decoded samples under {evaluation.get("judge", "SmolLM2-135M")}
 ({evaluation.get("judge_precision", "fp32")}); entropy: mean per-sample unigram entropy of the generated tokens
 (closer to the teacher's is better); MAUVE against held-out text blocks of the same length, on all-MiniLM-L6-v2
 features (not GPT-2-large, so not comparable with published MAUVE numbers). The held-out row scores real text cut
 like the training data.{power}
 
-Command: `{record["command"]}` ({record["machine"]}, {record["date"]}).
+{commands_note(record)}
 
 ![text metrics vs NFE](images/text_vs_nfe.png)
 

@@ -3,6 +3,7 @@
     make corpus && make text-metrics            # held-out text, the SmolLM2 judge and MAUVE's sentence encoder
     python benchmarks/text.py                   # M in {8, 16, 32, 64}, 256 samples per cell, teacher at N = 256
     python benchmarks/text.py --samplers euler lsd_plus --steps 8 --samples 64 --output /tmp/quick.json
+    python benchmarks/text.py --steps 32 --samplers cosine --append   # add rows to the results file
 
 Per cell: generative perplexity of the decoded samples under SmolLM2-135M (bf16 autocast by default: about 1.6x
 faster than fp32 on 2 cores; mean NLL 0.05% and gen_ppl 0.2% lower on held-out text), the mean per-sample unigram
@@ -10,7 +11,9 @@ entropy of the generated token ids, and MAUVE against blocks of held-out text cu
 (tokenised paragraphs, concatenated, cut into `seq_len` tokens), embedded with all-MiniLM-L6-v2. A second, disjoint
 set of held-out blocks is scored like samples (the `data` row: what real text gets). The judge is the cost, about
 0.5-1 s per sample on 2 cores, so the sampler line-up (`--samplers`) and the metrics (`--metrics`) are arguments.
-Writes benchmarks/results/text.json; `python benchmarks/report.py` turns it into docs/benchmarks.md.
+Writes benchmarks/results/text.json; `python benchmarks/report.py` turns it into docs/benchmarks.md. With
+`--append`, the teacher and held-out rows of the existing file are kept (the run must use the same teacher steps,
+samples and seeds) and the new rows are added to it, replacing rows of the same sampler and M.
 """
 
 import argparse
@@ -20,7 +23,17 @@ import time
 from pathlib import Path
 
 import torch
-from common import DISTILLED, distil_all, hand_made, keep_best_power, learned_values, variant, write_results
+from common import (
+    DISTILLED,
+    distil_all,
+    hand_made,
+    keep_best_power,
+    learned_values,
+    merge_rows,
+    previous_results,
+    variant,
+    write_results,
+)
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from lsd_schedulers import LSDDiscreteScheduler, MaskedDiffusionTransformer
@@ -45,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seq_len", type=int, default=None, help="default: the teacher's max_seq_len")
     parser.add_argument("--split_evaluations", type=int, default=8, help="golden-section evaluations per boundary")
     parser.add_argument("--train_batch_size", type=int, default=32, help="distillation trajectories per rollout")
+    parser.add_argument("--teacher_ratio", type=int, default=8, help="distillation teacher steps N = ratio * M")
     parser.add_argument("--batch_size", type=int, default=128, help="sequences per sampling batch")
     parser.add_argument("--eval_seed", type=int, default=1_000_000, help="disjoint from distillation seeds (< 1000)")
     parser.add_argument("--heldout_files", default="data/english/heldout_*.txt", help="MAUVE's reference text")
@@ -54,6 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--judge_precision", default="bf16", choices=("bf16", "fp32"), help="bf16: CPU autocast")
     parser.add_argument("--judge_batch_size", type=int, default=32)
     parser.add_argument("--output", default="benchmarks/results/text.json")
+    parser.add_argument("--append", action="store_true", help="keep the file's teacher, data and other rows")
     args = parser.parse_args(argv)
     if "power" in args.samplers and not args.power_grid:
         parser.error("--power_grid needs at least one gamma")
@@ -186,6 +201,12 @@ def power_key(metrics: list[str], teacher: dict):
     return "entropy", lambda row: abs(row["metrics"]["entropy"] - teacher["metrics"]["entropy"])
 
 
+def protocol_of(record: dict) -> dict:
+    """The fields a run must share with a results file to append to it."""
+    return {"teacher_steps": record["teacher"]["nfe"], "samples": record["distillation"]["samples_per_cell"],
+            "eval_seed": record["distillation"]["eval_seed"], "metrics": record["evaluation"]["metrics"]}  # fmt: skip
+
+
 def main(args: argparse.Namespace) -> None:
     denoiser, baseline, tokenizer, max_seq_len = load_teacher(Path(args.teacher_model))
     seq_len = args.seq_len or max_seq_len
@@ -197,17 +218,22 @@ def main(args: argparse.Namespace) -> None:
     judge = load_judge_model(args.judge) if "gen_ppl" in args.metrics else None
     scorer = TextScorer(tokenizer, args.metrics, judge, args.judge_precision, args.judge_batch_size, references,
                         args.mauve_seed)  # fmt: skip
-    data = {"metrics": scorer(blocks[args.samples :]), "examples": scorer.examples[-1]}
-    print(f"held-out text: {data['metrics']}", flush=True)
-
-    start = time.perf_counter()
-    teacher_samples = sample_in_batches(
-        denoiser, baseline, args.samples, seq_len, args.teacher_steps, args.eval_seed, args.batch_size
-    )
-    teacher_seconds = time.perf_counter() - start
-    teacher = {"sampler": "tweedie", "nfe": args.teacher_steps, "metrics": scorer(teacher_samples),
-               "sample_seconds": round(teacher_seconds, 1), "examples": scorer.examples[-1]}  # fmt: skip
-    print(f"teacher (N={args.teacher_steps}): {teacher['metrics']} in {time.perf_counter() - start:.0f} s", flush=True)
+    protocol = {"teacher_steps": args.teacher_steps, "samples": args.samples, "eval_seed": args.eval_seed,
+                "metrics": args.metrics}  # fmt: skip
+    previous = previous_results(args.output, protocol, protocol_of) if args.append else None
+    if previous is not None:
+        data, teacher = previous["data"], previous["teacher"]
+    else:
+        data = {"metrics": scorer(blocks[args.samples :]), "examples": scorer.examples[-1]}
+        print(f"held-out text: {data['metrics']}", flush=True)
+        start = time.perf_counter()
+        teacher_samples = sample_in_batches(
+            denoiser, baseline, args.samples, seq_len, args.teacher_steps, args.eval_seed, args.batch_size
+        )
+        teacher_seconds = time.perf_counter() - start
+        teacher = {"sampler": "tweedie", "nfe": args.teacher_steps, "metrics": scorer(teacher_samples),
+                   "sample_seconds": round(teacher_seconds, 1), "examples": scorer.examples[-1]}  # fmt: skip
+        print(f"teacher (N={args.teacher_steps}): {teacher['metrics']} in {time.perf_counter() - start:.0f} s")
     selected_by, key = power_key(args.metrics, teacher)
 
     hand = hand_made(baseline)
@@ -220,14 +246,12 @@ def main(args: argparse.Namespace) -> None:
     to_distil = [name for name in args.samplers if name in (*DISTILLED, "jys")]
 
     gap_metrics = [m for m in ("gen_ppl", "mauve") if m in args.metrics]
-    rows = []
+    rows = previous["rows"] if previous is not None else []
+    settings = {"batch_size": args.train_batch_size, "seq_len": seq_len, "split_evaluations": args.split_evaluations}
     for steps in args.steps:
-        settings = {
-            "batch_size": args.train_batch_size,
-            "seq_len": seq_len,
-            "split_evaluations": args.split_evaluations,
-        }
-        distilled = distil_all(denoiser, baseline, steps, names=to_distil, **settings) if to_distil else {}
+        distilled = {}
+        if to_distil:
+            distilled = distil_all(denoiser, baseline, steps, to_distil, args.teacher_ratio, **settings)
         samplers = {name: (hand[name], steps) for name in wanted}
         samplers.update({name: (distilled[name][0], steps) for name in args.samplers if name in distilled})
         first = len(scorer.examples)
@@ -237,11 +261,13 @@ def main(args: argparse.Namespace) -> None:
             if row["sampler"] in distilled:
                 scheduler, distill_seconds = distilled[row["sampler"]]
                 row.update(distill_seconds=round(distill_seconds, 1), **learned_values(scheduler))
+                row["distillation"] = {"teacher_steps": args.teacher_ratio * steps, "train_batch_size":
+                                       args.train_batch_size, "split_evaluations": args.split_evaluations}  # fmt: skip
         cells = keep_best_power(cells, selected_by, key=key)
         for row in cells:
             print(f"  M={steps:<3} {row['sampler']:<12} {row['metrics']}", flush=True)
-        rows.extend(cells)
-        distillation = {"teacher_steps": "8 M", "train_batch_size": args.train_batch_size, "seeds": "0 (training)",
+        rows = merge_rows(rows, cells)
+        distillation = {"teacher_steps": "8 M unless a row says otherwise", "seeds": "0 (training)",
                         "eval_seed": args.eval_seed, "samples_per_cell": args.samples, "seq_len": seq_len}  # fmt: skip
         # written after every M: an interrupted run keeps the step counts it finished
         write_results(args.output, "text", teacher, rows, {
@@ -256,7 +282,7 @@ def main(args: argparse.Namespace) -> None:
                           "reference_seed": args.reference_seed, "num_references": args.samples,
                           "kmeans_seed": args.mauve_seed},
             },
-        })  # fmt: skip
+        }, previous)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -90,6 +90,21 @@ def test_text_benchmark_writes_every_row_and_metric(tmp_path):
     lsd_plus = next(row for row in record["rows"] if row["sampler"] == "lsd_plus")
     assert len(lsd_plus["coefficients"]) == 2 and "distill_seconds" in lsd_plus
     assert set(record["gap_closed"]) <= {"gen_ppl", "mauve"} and "2" in record["gap_closed"]["gen_ppl"]
+    assert lsd_plus["distillation"] == {"teacher_steps": 16, "train_batch_size": 4, "split_evaluations": 8}
+
+    # --append: a new M is added, the teacher row is kept, and a run with another protocol is refused
+    appended = [*command, "--append", "--steps", "3", "--samplers", "euler", "cosine", "--metrics", *metrics]
+    result = subprocess.run(appended, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    grown = json.loads(output.read_text())
+    assert grown["teacher"] == record["teacher"] and len(grown["commands"]) == 2
+    assert [(row["nfe"], row["sampler"]) for row in grown["rows"]] == [
+        *[(2, row["sampler"]) for row in record["rows"]],
+        (3, "euler"),
+        (3, "cosine"),
+    ]
+    result = subprocess.run([*appended, "--samples", "4"], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "--append" in result.stderr and "samples" in result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from transformers import BertConfig, BertForMaskedLM
 
 from lsd_schedulers import LSDDiscreteScheduler, MaskedDiffusionTransformer, NoiseSchedule
 from lsd_schedulers.models import (
+    AutocastDenoiser,
     ClassConditionalAdapter,
     LLaDAAdapter,
     MaskedLMAdapter,
@@ -92,6 +93,21 @@ def test_each_interface_gets_its_adapter_and_samples(model_factory, adapter_type
     assert samples.shape == (3, 10)
     assert not (samples == MASK).any()
     assert samples.max() < VOCAB
+
+
+def test_autocast_denoiser_runs_in_bf16_and_returns_float32():
+    torch.manual_seed(0)
+    model = MaskedDiffusionTransformer(VOCAB, MASK, max_seq_len=16, hidden_size=32, num_layers=1, num_heads=2).eval()
+    full = NativeAdapter(model, VOCAB)
+    mixed = AutocastDenoiser(full)
+    sample = torch.randint(0, VOCAB, (4, 12))
+    exact, rounded = full(sample, torch.tensor(0.5)), mixed(sample, torch.tensor(0.5))
+    assert rounded.dtype == torch.float32 and rounded.shape == exact.shape
+    # bf16 keeps 8 bits of mantissa: close to, but not equal to, the float32 logits
+    assert not torch.equal(rounded, exact)
+    torch.testing.assert_close(rounded, exact, atol=0.05, rtol=0.05)
+    scheduler = LSDDiscreteScheduler(vocab_size=VOCAB, mask_token_id=MASK)
+    assert torch.equal(sample_with(mixed, scheduler), sample_with(mixed, scheduler))
 
 
 def test_llada_adapter_drops_padding_columns():

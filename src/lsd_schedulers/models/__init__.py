@@ -1,4 +1,5 @@
 from .adapters import (
+    AutocastDenoiser,
     ClassConditionalAdapter,
     DenoiserAdapter,
     LLaDAAdapter,
@@ -13,6 +14,7 @@ from .markov_oracle import MarkovChainOracle, countdown_chain, sample_markov_cha
 from .masked_transformer import MaskedDiffusionOutput, MaskedDiffusionTransformer
 
 __all__ = [
+    "AutocastDenoiser",
     "ClassConditionalAdapter",
     "DenoiserAdapter",
     "ImageClassifier",
