@@ -48,19 +48,27 @@ def gap_closed(rows: list[dict], teacher: dict, metric: str) -> float:
 
 
 def table(record: dict, metrics: list[str]) -> str:
+    """All rows of a results file; a `gen_ppl 95%` column where rows carry gen_ppl intervals."""
     teacher = record["teacher"]
+    rows = [row for rows in rows_by_nfe(record).values() for row in rows]
+    intervals = any("gen_ppl_interval" in row for row in [teacher, *rows])
+
+    def interval(row: dict) -> str:
+        low_high = row.get("gen_ppl_interval")
+        return f" | {low_high[0]:.0f}-{low_high[1]:.0f}" if low_high else " |" if intervals else ""
+
     lines = [
-        "| M | sampler | " + " | ".join(metrics) + " | distill s |",
-        "| ---: | --- | " + " | ".join("---:" for _ in metrics) + " | ---: |",
+        "| M | sampler | " + " | ".join(metrics) + (" | gen_ppl 95%" if intervals else "") + " | distill s |",
+        "| ---: | --- | " + " | ".join("---:" for _ in metrics) + (" | ---:" if intervals else "") + " | ---: |",
         f"| {teacher['nfe']} | teacher ({teacher['sampler']}) | "
         + " | ".join(f"{teacher['metrics'][m]:.4f}" for m in metrics)
+        + interval(teacher)
         + " | |",
     ]
-    for nfe, rows in rows_by_nfe(record).items():
-        for row in rows:
-            name = row["sampler"] + (f" (gamma={row['gamma']})" if "gamma" in row else "")
-            values = " | ".join(f"{row['metrics'][m]:.4f}" for m in metrics)
-            lines.append(f"| {nfe} | {name} | {values} | {row.get('distill_seconds', '')} |")
+    for row in rows:
+        name = row["sampler"] + (f" (gamma={row['gamma']})" if "gamma" in row else "")
+        values = " | ".join(f"{row['metrics'][m]:.4f}" for m in metrics)
+        lines.append(f"| {row['nfe']} | {name} | {values}{interval(row)} | {row.get('distill_seconds', '')} |")
     return "\n".join(lines)
 
 
@@ -262,6 +270,9 @@ def text_section(record: dict) -> str:
     lines = table(record, metrics).split("\n")
     if "data" in record:
         values = " | ".join(f"{record['data']['metrics'][m]:.4f}" for m in metrics)
+        if "gen_ppl 95%" in lines[0]:
+            low_high = record["data"].get("gen_ppl_interval")
+            values += f" | {low_high[0]:.0f}-{low_high[1]:.0f}" if low_high else " |"
         lines.insert(3, f"| | held-out text | {values} | |")
     closed = record.get("gap_closed", {})
     gap_lines = []

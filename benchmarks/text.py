@@ -112,7 +112,8 @@ def heldout_blocks(pattern: str, tokenizer, seq_len: int, num: int, seed: int) -
 
 
 class TextScorer:
-    """samples -> {gen_ppl, entropy, mauve}; keeps each call's first decoded texts and its seconds, in call order.
+    """samples -> {gen_ppl, entropy, mauve}; keeps each call's details (first decoded texts, seconds, the 95% interval
+    of gen_ppl) in `details`, in call order.
 
     Args:
         tokenizer: the teacher's tokenizer (decodes samples).
@@ -130,8 +131,7 @@ class TextScorer:
         self.judge, self.judge_precision, self.judge_batch_size = judge, judge_precision, judge_batch_size
         self.mauve_seed = mauve_seed
         self.entropy = load_metric("unigram_entropy")
-        self.examples: list[list[str]] = []
-        self.seconds: list[float] = []
+        self.details: list[dict] = []
         if "gen_ppl" in metrics:
             if judge is None:
                 raise ValueError("gen_ppl needs a judge (model, tokenizer).")
@@ -148,7 +148,7 @@ class TextScorer:
     def __call__(self, samples: torch.LongTensor) -> dict[str, float]:
         start = time.perf_counter()
         texts = self.tokenizer.batch_decode(samples.tolist(), skip_special_tokens=True)
-        values = {}
+        values, details = {}, {"examples": texts[:2]}
         if "gen_ppl" in self.metrics:
             autocast = (
                 torch.autocast("cpu", dtype=torch.bfloat16)
@@ -159,14 +159,14 @@ class TextScorer:
                 result = self.perplexity.compute(predictions=texts, model=self.judge[0], tokenizer=self.judge[1],
                                                  batch_size=self.judge_batch_size)  # fmt: skip
             values["gen_ppl"] = result["gen_ppl"]
+            details["gen_ppl_interval"] = result.get("gen_ppl_interval")
         if "entropy" in self.metrics:
             values["entropy"] = self.entropy.compute(sequences=samples.tolist())["entropy"]
         if "mauve" in self.metrics:
             result = self.mauve.compute(predictions=texts, q_features=self.reference_features, seed=self.mauve_seed,
                                         model=self.encoder[0], tokenizer=self.encoder[1])  # fmt: skip
             values["mauve"] = result["mauve"]
-        self.examples.append(texts[:2])
-        self.seconds.append(round(time.perf_counter() - start, 1))
+        self.details.append({**details, "metric_seconds": round(time.perf_counter() - start, 1)})
         return values
 
 
@@ -224,7 +224,7 @@ def main(args: argparse.Namespace) -> None:
     if previous is not None:
         data, teacher = previous["data"], previous["teacher"]
     else:
-        data = {"metrics": scorer(blocks[args.samples :]), "examples": scorer.examples[-1]}
+        data = {"metrics": scorer(blocks[args.samples :]), **scorer.details[-1]}
         print(f"held-out text: {data['metrics']}", flush=True)
         start = time.perf_counter()
         teacher_samples = sample_in_batches(
@@ -232,7 +232,7 @@ def main(args: argparse.Namespace) -> None:
         )
         teacher_seconds = time.perf_counter() - start
         teacher = {"sampler": "tweedie", "nfe": args.teacher_steps, "metrics": scorer(teacher_samples),
-                   "sample_seconds": round(teacher_seconds, 1), "examples": scorer.examples[-1]}  # fmt: skip
+                   "sample_seconds": round(teacher_seconds, 1), **scorer.details[-1]}  # fmt: skip
         print(f"teacher (N={args.teacher_steps}): {teacher['metrics']} in {time.perf_counter() - start:.0f} s")
     selected_by, key = power_key(args.metrics, teacher)
 
@@ -254,10 +254,10 @@ def main(args: argparse.Namespace) -> None:
             distilled = distil_all(denoiser, baseline, steps, to_distil, args.teacher_ratio, **settings)
         samplers = {name: (hand[name], steps) for name in wanted}
         samplers.update({name: (distilled[name][0], steps) for name in args.samplers if name in distilled})
-        first = len(scorer.examples)
+        first = len(scorer.details)
         cells = compare_samplers(denoiser, samplers, scorer, args.samples, seq_len, args.eval_seed, args.batch_size)
-        for row, examples, seconds in zip(cells, scorer.examples[first:], scorer.seconds[first:]):
-            row.update(metric_seconds=seconds, examples=examples)
+        for row, details in zip(cells, scorer.details[first:]):
+            row.update(details)
             if row["sampler"] in distilled:
                 scheduler, distill_seconds = distilled[row["sampler"]]
                 row.update(distill_seconds=round(distill_seconds, 1), **learned_values(scheduler))

@@ -75,3 +75,27 @@ def test_existing_sections_still_render_next_to_the_text_section(report, tmp_pat
     if (committed / "tiny-exact.json").exists():
         assert "## Tiny exact task" in page
     assert page.index("## Text, teacher trained here") > 0
+
+
+def test_text_section_shows_intervals_commands_and_per_row_distillation(report, tmp_path):
+    record = fake_text_record()
+    record["teacher"]["gen_ppl_interval"] = [90.0, 111.0]
+    for row in record["rows"]:
+        if row["nfe"] == 16:
+            row["gen_ppl_interval"] = [0.9 * row["metrics"]["gen_ppl"], 1.1 * row["metrics"]["gen_ppl"]]
+        if row["sampler"] == "lsd_plus":
+            row["distillation"] = {"teacher_steps": 8 * row["nfe"] // (1 + (row["nfe"] == 16)), "train_batch_size": 8,
+                                   "split_evaluations": 4}  # fmt: skip
+    record["commands"] = ["python benchmarks/text.py --steps 8", "python benchmarks/text.py --steps 16 --append"]
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "text.json").write_text(json.dumps(record))
+    report.main()
+    page = (tmp_path / "docs" / "benchmarks.md").read_text()
+    assert "| gen_ppl 95% | distill s |" in page and "| 256 | teacher (tweedie) |" in page
+    assert "| 0.8000 | 90-111 | |" in page  # the teacher
+    assert "| 8 | euler | 600.0000 | 4.1000 | 0.1000 | |  |" in page  # no interval recorded, no distillation
+    assert "| 16 | euler | 450.0000 | 4.1000 | 0.1333 | 405-495 |  |" in page
+    assert "| | held-out text | 40.0000 | 4.1000 | 0.9700 | | |" in page
+    assert "- `python benchmarks/text.py --steps 16 --append`" in page
+    assert "N = 8 M, 8 trajectories per rollout, 4 golden-section evaluations per boundary at M = 8" in page
+    assert "N = 4 M, 8 trajectories per rollout, 4 golden-section evaluations per boundary at M = 16" in page

@@ -84,6 +84,8 @@ def test_text_benchmark_writes_every_row_and_metric(tmp_path):
         assert set(row["metrics"]) == set(metrics)
         assert row["metrics"]["gen_ppl"] > 1 and 0 < row["metrics"]["entropy"] <= torch.tensor(16.0).log()
         assert len(row["examples"]) == 2 and all(isinstance(text, str) for text in row["examples"])
+        low, high = row["gen_ppl_interval"]
+        assert low < row["metrics"]["gen_ppl"] < high
     power = next(row for row in record["rows"] if row["sampler"] == "power")
     assert power["gamma"] in (0.5, 0.7) and record["evaluation"]["power_selected_by"] == "gen_ppl"
     assert record["evaluation"]["judge_precision"] == "bf16"

@@ -40,6 +40,8 @@ def test_generative_perplexity_is_exp_of_the_mean_token_nll():
         count += ids.shape[1] - 1
     assert result["mean_nll"] == pytest.approx(total / count, rel=1e-5)
     assert result["gen_ppl"] == pytest.approx(math.exp(total / count), rel=1e-5)
+    low, high = result["gen_ppl_interval"]
+    assert low < result["gen_ppl"] < high
 
 
 def test_padding_in_batches_does_not_change_the_score():

