@@ -69,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--judge_batch_size", type=int, default=32)
     parser.add_argument("--output", default="benchmarks/results/text.json")
     parser.add_argument("--append", action="store_true", help="keep the file's teacher, data and other rows")
+    parser.add_argument("--rescore_teacher", action="store_true", help="with --append: recompute the teacher and "
+                        "held-out rows (same seeds: same samples) and compare them with the stored ones")  # fmt: skip
     args = parser.parse_args(argv)
     if "power" in args.samplers and not args.power_grid:
         parser.error("--power_grid needs at least one gamma")
@@ -221,7 +223,7 @@ def main(args: argparse.Namespace) -> None:
     protocol = {"teacher_steps": args.teacher_steps, "samples": args.samples, "eval_seed": args.eval_seed,
                 "metrics": args.metrics}  # fmt: skip
     previous = previous_results(args.output, protocol, protocol_of) if args.append else None
-    if previous is not None:
+    if previous is not None and not args.rescore_teacher:
         data, teacher = previous["data"], previous["teacher"]
     else:
         data = {"metrics": scorer(blocks[args.samples :]), **scorer.details[-1]}
@@ -234,6 +236,11 @@ def main(args: argparse.Namespace) -> None:
         teacher = {"sampler": "tweedie", "nfe": args.teacher_steps, "metrics": scorer(teacher_samples),
                    "sample_seconds": round(teacher_seconds, 1), **scorer.details[-1]}  # fmt: skip
         print(f"teacher (N={args.teacher_steps}): {teacher['metrics']} in {time.perf_counter() - start:.0f} s")
+        if previous is not None:
+            for name, old, new in (("teacher", previous["teacher"], teacher), ("held-out", previous["data"], data)):
+                changed = {m: (old["metrics"][m], value) for m, value in new["metrics"].items()
+                           if abs(value - old["metrics"][m]) > 1e-4 * abs(old["metrics"][m])}  # fmt: skip
+                print(f"{name} row {'differs from the stored one: ' + str(changed) if changed else 'reproduced'}")
     selected_by, key = power_key(args.metrics, teacher)
 
     hand = hand_made(baseline)

@@ -105,6 +105,11 @@ def test_text_benchmark_writes_every_row_and_metric(tmp_path):
         (3, "euler"),
         (3, "cosine"),
     ]
+    # the same seeds give the same teacher and held-out rows
+    rescored = subprocess.run([*appended, "--rescore_teacher"], env=env, capture_output=True, text=True, timeout=300)
+    assert rescored.returncode == 0, rescored.stderr[-3000:]
+    assert "teacher row reproduced" in rescored.stdout and "held-out row reproduced" in rescored.stdout
+    assert json.loads(output.read_text())["teacher"]["metrics"] == record["teacher"]["metrics"]
     result = subprocess.run([*appended, "--samples", "4"], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0 and "--append" in result.stderr and "samples" in result.stderr
 
