@@ -155,5 +155,7 @@ def write_results(
         **extra,
     }
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(record, indent=2) + "\n")
+    partial = Path(f"{path}.partial")  # written whole, then renamed: a killed run never leaves half a file
+    partial.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(partial, path)
     print(f"wrote {path}")

@@ -3,6 +3,7 @@
     python benchmarks/countdown.py                      # exact oracle, M in {4, 8, 16, 32}, 512 samples per cell
     python benchmarks/countdown.py --teacher_model teachers/countdown --steps 8 16 32 64 --precision bf16
     python benchmarks/countdown.py --steps 4 --samples 64 --teacher_steps 64 --output /tmp/quick.json
+    python benchmarks/countdown.py --steps 64 --append ...   # add rows to an existing results file (same protocol)
 
 With the oracle every remaining error is the sampler's; with a trained teacher the model's own error is present
 too. Writes benchmarks/results/countdown-oracle.json (or countdown-trained.json); `python benchmarks/report.py`
