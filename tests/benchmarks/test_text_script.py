@@ -95,11 +95,24 @@ def test_text_benchmark_writes_every_row_and_metric(tmp_path):
     assert lsd_plus["distillation"] == {"teacher_steps": 16, "train_batch_size": 4, "split_evaluations": 8}
 
     # --append: a new M is added, the teacher row is kept, and a run with another protocol is refused
-    appended = [*command, "--append", "--steps", "3", "--samplers", "euler", "cosine", "--metrics", *metrics]
+    appended = [
+        *command,
+        "--append",
+        "--steps",
+        "3",
+        "--samplers",
+        "euler",
+        "cosine",
+        "--metrics",
+        *metrics,
+        "--power_grid",
+        "0.3",
+    ]  # no `power` row in this run: the file keeps the grid of its power rows
     result = subprocess.run(appended, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     grown = json.loads(output.read_text())
     assert grown["teacher"] == record["teacher"] and len(grown["commands"]) == 2
+    assert grown["evaluation"]["power_grid"] == [0.5, 0.7]
     assert [(row["nfe"], row["sampler"]) for row in grown["rows"]] == [
         *[(2, row["sampler"]) for row in record["rows"]],
         (3, "euler"),
