@@ -262,6 +262,14 @@ def commands_note(record: dict) -> str:
     return f"Commands, in order {machine}:\n\n" + "\n".join(f"- `{command}`" for command in record["commands"])
 
 
+def gap_significance(euler: dict, teacher: dict) -> str:
+    """Whether euler's and the teacher's gen_ppl intervals are apart ("" where either lacks one)."""
+    if "gen_ppl_interval" not in euler or "gen_ppl_interval" not in teacher:
+        return ""
+    (euler_low, euler_high), (teacher_low, teacher_high) = euler["gen_ppl_interval"], teacher["gen_ppl_interval"]
+    return "apart" if euler_low > teacher_high or teacher_low > euler_high else "**overlap**"
+
+
 def text_section(record: dict) -> str:
     IMAGES.mkdir(parents=True, exist_ok=True)
     metrics = [m for m in TEXT_METRICS if m in record["teacher"]["metrics"]]
@@ -284,7 +292,8 @@ def text_section(record: dict) -> str:
             f"{100 * closed[m][str(nfe)]:.0f}%" if str(nfe) in closed.get(m, {}) else "" for m in ("gen_ppl", "mauve")
         ]
         entropy = f"{learned['metrics']['entropy']:.3f}" if "entropy" in learned["metrics"] else ""
-        gap_lines.append(f"| {nfe} | {' | '.join(cells)} | {entropy} |")
+        euler = row_of(rows, "euler") or {}
+        gap_lines.append(f"| {nfe} | {' | '.join(cells)} | {entropy} | {gap_significance(euler, teacher)} |")
     gap = ""
     if gap_lines:
         teacher_entropy = f"{teacher['metrics']['entropy']:.3f}" if "entropy" in teacher["metrics"] else "?"
@@ -293,8 +302,11 @@ def text_section(record: dict) -> str:
 closed(M) = (metric(euler, M) - metric(lsd_plus, M)) / (metric(euler, M) - metric(teacher, N)); a gen_ppl gain
 that comes with an entropy drop below the teacher's ({teacher_entropy}) is bought with diversity, not a win.
 
-| M | gen_ppl gap closed | MAUVE gap closed | lsd_plus entropy |
-| ---: | ---: | ---: | ---: |
+The last column asks whether the gap itself is real: do the 95% intervals of euler's and the teacher's gen_ppl
+overlap? Where they do, the share closed is noise.
+
+| M | gen_ppl gap closed | MAUVE gap closed | lsd_plus entropy | euler vs teacher gen_ppl |
+| ---: | ---: | ---: | ---: | --- |
 {chr(10).join(gap_lines)}
 """
     power = ""
