@@ -164,7 +164,7 @@ V = 32, L = 256, {setup["samples_per_cell"]} samples per cell on evaluation seed
 tau_k = (1 - k/M)^gamma over gamma in {{{grid}}}, chosen on the evaluation metric itself (the
 strongest hand-made baseline). {distillation_note(record)}
 
-Command: `{record["command"]}` ({record["machine"]}, {record["date"]}).
+{commands_note(record)}
 
 ![violation rate vs NFE](images/{prefix}_violation_vs_nfe.png)
 
