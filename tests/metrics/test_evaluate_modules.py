@@ -143,3 +143,10 @@ def test_mauve_of_equal_histograms_is_one_even_when_mauve_text_ties_break_badly(
     features = np.r_[np.ones((6, 4)), -np.ones((6, 4))] + 0.01 * gaussian_features(0, num=12, dim=4)
     result = load_metric("mauve").compute(p_features=features[::2], q_features=features[1::2], num_buckets=2)
     assert result["frontier_integral"] == 0 and result["mauve"] == 1.0
+
+
+@pytest.mark.parametrize("texts", [[], ["cat"]])
+def test_generative_perplexity_refuses_texts_with_nothing_to_score(texts):
+    model, tokenizer = tiny_judge()
+    with pytest.raises(ValueError, match="No text had two or more tokens to score"):
+        load_metric("generative_perplexity").compute(predictions=texts, model=model, tokenizer=tokenizer)

@@ -55,7 +55,7 @@ class GenerativePerplexity(evaluate.Metric):
             scored = mask[:, 1:].bool()
             text_nll.append((nll * scored).sum(dim=1).double())
             text_tokens.append(scored.sum(dim=1).double())
-        text_nll, text_tokens = torch.cat(text_nll), torch.cat(text_tokens)
+        text_nll, text_tokens = torch.cat(text_nll or [torch.zeros(0)]), torch.cat(text_tokens or [torch.zeros(0)])
         if text_tokens.sum() == 0:
             raise ValueError("No text had two or more tokens to score.")
         mean_nll = float(text_nll.sum() / text_tokens.sum())
