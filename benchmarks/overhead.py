@@ -1,11 +1,12 @@
-"""The scheduler's own work per step, as a share of one forward pass of a text-teacher-sized model.
+"""The scheduler's own work per step, as a share of one forward pass of the text teacher.
 
-    python benchmarks/overhead.py                       # vocab 4096, L = 128, batch 32, 6 x 256 transformer
+    python benchmarks/overhead.py                       # teachers/text's shape: vocab 2048, L = 64, 4 x 192, batch 128
     python benchmarks/overhead.py --threads 1 --output /tmp/overhead.json   # steadier when other jobs share the CPU
 
-The model's weights do not change its speed, so a randomly initialised `MaskedDiffusionTransformer` of the text
-teacher's shape stands in. Each step of a `--steps` run is timed on a state with the share of masked positions
-that the run has at that time; the mean is compared with one bf16 forward. Writes benchmarks/results/overhead.json.
+The model's weights do not change its speed, so a randomly initialised `MaskedDiffusionTransformer` of the shape of
+`teachers/text` stands in (batch 128: the text benchmark's sampling batch). Each step of a `--steps` run is timed
+on a state with the share of masked positions that the run has at that time; the mean is compared with one bf16
+forward. Writes benchmarks/results/overhead.json.
 """
 
 import argparse
@@ -30,13 +31,14 @@ def median_seconds(function, repeats: int) -> float:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--vocab_size", type=int, default=4096)
-    parser.add_argument("--seq_len", type=int, default=128)
-    parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--hidden_size", type=int, default=256)
-    parser.add_argument("--num_layers", type=int, default=6)
+    parser.add_argument("--vocab_size", type=int, default=2048)
+    parser.add_argument("--seq_len", type=int, default=64)
+    parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--hidden_size", type=int, default=192)
+    parser.add_argument("--num_layers", type=int, default=4)
+    parser.add_argument("--num_heads", type=int, default=3)
     parser.add_argument("--steps", type=int, default=16, help="steps of the run whose states are timed")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (1 is steadier on a busy machine)")
     parser.add_argument("--output", default="benchmarks/results/overhead.json")
     return parser.parse_args()
@@ -47,7 +49,7 @@ def main(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     mask = args.vocab_size - 1
     model = MaskedDiffusionTransformer(args.vocab_size, mask, max_seq_len=args.seq_len, hidden_size=args.hidden_size,
-                                       num_layers=args.num_layers).eval()  # fmt: skip
+                                       num_layers=args.num_layers, num_heads=args.num_heads).eval()  # fmt: skip
     clean = torch.randint(0, mask, (args.batch_size, args.seq_len), generator=torch.Generator().manual_seed(0))
     sample = torch.full_like(clean, mask)
     t = torch.tensor(0.5)
