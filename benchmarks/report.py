@@ -47,6 +47,12 @@ def gap_closed(rows: list[dict], teacher: dict, metric: str) -> float:
     return (euler - learned) / (euler - teacher["metrics"][metric])
 
 
+def interval_cell(row: dict) -> str:
+    """The `gen_ppl 95%` cell of a row, with its leading separator (empty where the row has no interval)."""
+    low_high = row.get("gen_ppl_interval")
+    return f" | {low_high[0]:.0f}-{low_high[1]:.0f}" if low_high else " |"
+
+
 def table(record: dict, metrics: list[str]) -> str:
     """All rows of a results file; a `gen_ppl 95%` column where rows carry gen_ppl intervals."""
     teacher = record["teacher"]
@@ -54,8 +60,7 @@ def table(record: dict, metrics: list[str]) -> str:
     intervals = any("gen_ppl_interval" in row for row in [teacher, *rows])
 
     def interval(row: dict) -> str:
-        low_high = row.get("gen_ppl_interval")
-        return f" | {low_high[0]:.0f}-{low_high[1]:.0f}" if low_high else " |" if intervals else ""
+        return interval_cell(row) if intervals else ""
 
     lines = [
         "| M | sampler | " + " | ".join(metrics) + (" | gen_ppl 95%" if intervals else "") + " | distill s |",
@@ -279,8 +284,7 @@ def text_section(record: dict) -> str:
     if "data" in record:
         values = " | ".join(f"{record['data']['metrics'][m]:.4f}" for m in metrics)
         if "gen_ppl 95%" in lines[0]:
-            low_high = record["data"].get("gen_ppl_interval")
-            values += f" | {low_high[0]:.0f}-{low_high[1]:.0f}" if low_high else " |"
+            values += interval_cell(record["data"])
         lines.insert(3, f"| | held-out text | {values} | |")
     closed = record.get("gap_closed", {})
     gap_lines = []
