@@ -3,76 +3,21 @@ distribution is computed by enumeration, so TV and KL to the data distribution a
 
     python benchmarks/tiny_exact.py                     # V = 4, L = 5, M in {4, 8, 16, 32}
 
-The sampler's process is a Markov chain over all (V + 1)^L token strings (MASK included); each step's transition
-factorises over positions given the current string, so the exact distribution is pushed forward step by step.
+The exact distributions come from `lsd_schedulers.metrics.exact` (pushed forward one step at a time over all
+(V + 1)^L token strings, MASK included).
 Writes benchmarks/results/tiny-exact.json.
 """
 
 import argparse
-import itertools
 import time
 
 import torch
 from common import distil_all, hand_made, keep_best_power, learned_values, variant, write_results
 
 from lsd_schedulers import LSDDiscreteScheduler
-from lsd_schedulers.models import MarkovChainOracle
-from lsd_schedulers.transitions import transition_from_jumps
-
-
-def random_chain(num_states: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A random chain with every transition possible, and peaked rows (so that token order matters)."""
-    generator = torch.Generator().manual_seed(seed)
-    initial = torch.softmax(torch.randn(num_states, generator=generator, dtype=torch.float64), 0)
-    transition = torch.softmax(2.5 * torch.randn(num_states, num_states, generator=generator, dtype=torch.float64), 1)
-    return initial, transition
-
-
-def all_strings(alphabet: int, length: int) -> torch.LongTensor:
-    """Every string over `alphabet` symbols, in base-`alphabet` order (position 0 most significant)."""
-    return torch.tensor(list(itertools.product(range(alphabet), repeat=length)), dtype=torch.long)
-
-
-def data_distribution(initial: torch.Tensor, transition: torch.Tensor, strings: torch.LongTensor) -> torch.Tensor:
-    # p(x) = pi(x_0) prod_i T(x_{i-1}, x_i), zero for strings containing MASK
-    num_states = initial.numel()
-    valid = (strings < num_states).all(1)
-    clean = strings.clamp_max(num_states - 1)
-    probability = initial[clean[:, 0]] * transition[clean[:, :-1], clean[:, 1:]].prod(1)
-    return probability * valid
-
-
-@torch.no_grad()
-def exact_output_distribution(
-    denoiser, scheduler: LSDDiscreteScheduler, num_steps: int | None, strings: torch.LongTensor, chunk: int = 512
-) -> torch.Tensor:
-    """The exact distribution over `strings` of the sampler's output, started from all-MASK."""
-    alphabet, length = scheduler.config.vocab_size, strings.shape[1]
-    distribution = torch.zeros(len(strings), dtype=torch.float64)
-    distribution[-1] = 1.0  # the all-MASK string (MASK is the largest id)
-    scheduler.set_timesteps(num_steps)
-    for index, t in enumerate(scheduler.timesteps):
-        s = scheduler.schedule[index + 1]
-        active = torch.nonzero(distribution > 0).squeeze(1)
-        pushed = torch.zeros_like(distribution)
-        for part in active.split(chunk):
-            states = strings[part]
-            output = denoiser(states, t.float().expand(len(part)))
-            jumps, _ = scheduler.jump_probabilities(output, states, t, s, scheduler.step_coefficients[index])
-            per_position = transition_from_jumps(jumps, states)
-            joint = per_position[:, 0]
-            for position in range(1, length):
-                # outer product over positions: p(y) = prod_i P_i(y_i | x)
-                joint = joint.unsqueeze(-1) * per_position[:, position].view(len(part), *[1] * position, alphabet)
-            pushed += distribution[part] @ joint.reshape(len(part), -1)
-        distribution = pushed
-    return distribution
-
-
-def exact_metrics(target: torch.Tensor, output: torch.Tensor) -> dict[str, float]:
-    # TV = 1/2 sum |p - q|;  KL(p_data || q) = sum p log(p / q)
-    kl = torch.where(target > 0, target * (target.log() - output.clamp_min(1e-300).log()), 0.0).sum()
-    return {"tv": float(0.5 * (target - output).abs().sum()), "kl": float(kl)}
+from lsd_schedulers.metrics.exact import all_strings, exact_metrics, exact_output_distribution
+from lsd_schedulers.metrics.exact import markov_chain_probabilities as data_distribution
+from lsd_schedulers.models import MarkovChainOracle, random_chain
 
 
 def parse_args() -> argparse.Namespace:

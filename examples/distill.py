@@ -28,8 +28,10 @@ from tqdm.auto import tqdm
 from lsd_schedulers import LSDDiscreteScheduler
 from lsd_schedulers.distillation import DistillationConfig, LSDDistiller
 from lsd_schedulers.distillation.checkpointing import list_checkpoints, load_checkpoint, save_checkpoint
+from lsd_schedulers.distillation.config import OBJECTIVES
 from lsd_schedulers.metrics.evaluation import compare_samplers, countdown_metrics, markdown_table
 from lsd_schedulers.models import MarkovChainOracle, countdown_chain
+from lsd_schedulers.scheduling_lsd import UNMASKING_ORDERS
 
 logger = get_logger(__name__)
 TEACHERS = ("countdown",)
@@ -50,7 +52,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     student.add_argument("--scheduler", default="lsd_plus", choices=("lsd", "lsd_plus"))
     student.add_argument("--student_steps", type=int, default=8, help="M: model calls of the student")
     student.add_argument("--teacher_steps", type=int, default=None, help="N: teacher steps (default 8 M)")
-    student.add_argument("--objective", default="path_kl", choices=("path_kl", "paper"))
+    student.add_argument("--objective", default="path_kl", choices=OBJECTIVES)
+    student.add_argument(
+        "--unmasking_order",
+        default="auto",
+        choices=("auto", *UNMASKING_ORDERS),
+        help="auto: score random and spread orders under the objective and keep the best",
+    )
     student.add_argument("--distance", default="l2", choices=("l2", "l1", "kl"), help="paper objective only")
     student.add_argument("--relaxation", type=float, default=0.05, help="zeta, the relaxed start")
     student.add_argument("--train_batch_size", type=int, default=32, help="trajectories per process per rollout")
@@ -111,6 +119,7 @@ def distillation_config(args: argparse.Namespace, scheduler_type: str) -> Distil
         num_teacher_steps=args.teacher_steps,
         scheduler_type=scheduler_type,
         objective=args.objective,
+        unmasking_order=args.unmasking_order,
         distance=args.distance,
         relaxation=args.relaxation,
         batch_size=args.train_batch_size,
@@ -148,14 +157,25 @@ def evaluate(args, denoiser, baseline, stationary, distilled: dict[str, LSDDiscr
         "cosine": (variant(timestep_spacing="cosine"), m),
     }
     samplers.update({f"power({g})": (variant(timestep_spacing="power", timestep_power=g), m) for g in POWER_GRID})
+    for g in POWER_GRID:  # the spread order with each hand-made schedule
+        samplers[f"spread power({g})"] = (
+            variant(timestep_spacing="power", timestep_power=g, unmasking_order="spread"),
+            m,
+        )
     samplers.update({name: (scheduler, m) for name, scheduler in distilled.items()})
     rows = compare_samplers(
         denoiser, samplers, lambda x: countdown_metrics(x, stationary), args.eval_samples, args.seq_len, args.eval_seed
     )
-    # keep the best power schedule (chosen on the evaluation metric: the strongest hand-made baseline)
-    powers = [row for row in rows if row["sampler"].startswith("power(")]
-    best = min(powers, key=lambda row: row["metrics"]["violation_rate"])
-    return [row for row in rows if not row["sampler"].startswith("power(") or row is best]
+    for row in rows:
+        row["sampler"] += (
+            f" ({distilled[row['sampler']].config.unmasking_order})" if row["sampler"] in distilled else ""
+        )
+    # keep the best power schedule of each order (chosen on the evaluation metric: the strongest hand-made baselines)
+    kept = []
+    for prefix in ("power(", "spread power("):
+        group = [row for row in rows if row["sampler"].startswith(prefix)]
+        kept.append(min(group, key=lambda row: row["metrics"]["violation_rate"]))
+    return [row for row in rows if "power(" not in row["sampler"] or any(row is best for best in kept)]
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -189,7 +209,7 @@ def main(args: argparse.Namespace) -> dict:
     def reduce(tensor: torch.Tensor) -> torch.Tensor:
         return accelerator.reduce(tensor.to(accelerator.device), reduction="mean").cpu()
 
-    distiller = LSDDistiller(denoiser, baseline, config, accelerator.process_index, reduce)
+    distiller = LSDDistiller(denoiser, baseline, config, accelerator.process_index, reduce, accelerator.num_processes)
     checkpoints_dir = output_dir / "checkpoints"
     checkpoint = resolve_checkpoint(args, checkpoints_dir)
     if checkpoint is not None:
@@ -229,7 +249,10 @@ def main(args: argparse.Namespace) -> dict:
     distilled = {}
     if config.scheduler_type == "lsd_plus" and not args.skip_evaluation:
         # the coefficients-only ablation, for the table
-        lsd = LSDDistiller(denoiser, baseline, distillation_config(args, "lsd"), accelerator.process_index, reduce)
+        lsd = LSDDistiller(
+            denoiser, baseline, distillation_config(args, "lsd"), accelerator.process_index, reduce,
+            accelerator.num_processes,
+        )  # fmt: skip
         distilled["lsd"] = lsd.fit().to_scheduler()
     distilled[config.scheduler_type] = distiller.to_scheduler()
 

@@ -7,7 +7,6 @@ from diffusers import DDPMScheduler
 from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler
 from lsd_schedulers.models import MarkovChainOracle, countdown_chain
 from lsd_schedulers.sampling import generate
-from lsd_schedulers.transitions import sample_confidence_ordered, sample_jumps
 
 VOCAB = 9
 MASK = 8
@@ -455,17 +454,16 @@ def general_step(scheduler, logits, sample, index, generator):
     """The step through the full float64 jump probabilities (the path the fast one replaces)."""
     t, s = scheduler.schedule[index], scheduler.schedule[index + 1]
     jumps, x0_probs = scheduler.jump_probabilities(logits, sample, t, s, scheduler.step_coefficients[index])
-    if scheduler.config.unmasking_order == "confidence" and s > 0:
-        temperature = scheduler.config.confidence_temperature
-        prev_sample = sample_confidence_ordered(jumps, sample, scheduler.config.mask_token_id, temperature, generator)
-    else:
-        prev_sample = sample_jumps(jumps, sample, generator)
+    prev_sample = scheduler.sample_from_jumps(jumps, sample, generator, is_last_step=bool(s == 0), index=index)
     return prev_sample, scheduler._point_estimate(x0_probs, sample)
 
 
 @pytest.mark.parametrize("solver", ["tweedie", "euler"])
 @pytest.mark.parametrize("form", ["linear", "power"])
-@pytest.mark.parametrize(("order", "temperature"), [("random", 0.0), ("confidence", 0.0), ("confidence", 0.8)])
+@pytest.mark.parametrize(
+    ("order", "temperature"),
+    [("random", 0.0), ("confidence", 0.0), ("confidence", 0.8), ("spread", 0.0), ("spread_2d", 0.0)],
+)
 def test_masked_fast_path_draws_the_samples_of_the_general_step(solver, form, order, temperature):
     """Same generator, same samples: the fast path draws the general path's uniforms and uses them the same way.
 
@@ -477,6 +475,7 @@ def test_masked_fast_path_draws_the_samples_of_the_general_step(solver, form, or
     scheduler = LSDDiscreteScheduler(
         vocab_size=vocab_size, mask_token_id=mask, solver=solver, coefficient_form=form, unmasking_order=order,
         confidence_temperature=temperature, coefficients=[1.3, 0.95, 1.6, 0.9, 1.2], noise_schedule="cosine",
+        token_grid_shape=[5, 8],
     )  # fmt: skip
     scheduler.set_timesteps(5)
     logits_generator = torch.Generator().manual_seed(1)
@@ -493,7 +492,7 @@ def test_masked_fast_path_draws_the_samples_of_the_general_step(solver, form, or
     assert not (sample == mask).any()
 
 
-@pytest.mark.parametrize("order", ["random", "confidence"])
+@pytest.mark.parametrize("order", ["random", "confidence", "spread"])
 def test_masked_fast_path_matches_the_general_step_for_an_oracle_and_per_row_generators(order, countdown_oracle):
     """Float64 logits with exact zeros (log 0 = -inf) and per-row generators, on the Markov-chain oracle."""
     scheduler = LSDDiscreteScheduler(vocab_size=9, unmasking_order=order, coefficients=[2.0, 0.6, 1.3, 1.0])

@@ -25,6 +25,7 @@ from .transitions import (
     sample_jumps,
     sample_tilted_blocks,
     scale_jumps_linear,
+    scale_log_score_power,
     tilted_block_sums,
     tweedie_absorbing_jumps,
     tweedie_uniform_jumps,
@@ -32,9 +33,10 @@ from .transitions import (
     x0_from_log_score,
     x0_probabilities_from_logits,
 )
+from .unmasking_orders import SPREAD_ORDERS, choose_spread, order_grid, sample_spread_ordered
 
 TIMESTEP_SPACINGS = ("linear", "cosine", "power")
-UNMASKING_ORDERS = ("random", "confidence")
+UNMASKING_ORDERS = ("random", "confidence", *SPREAD_ORDERS)
 COEFFICIENT_FORMS = ("linear", "power")
 SCHEDULER_CLASS_NAMES = ("LSDDiscreteScheduler", "LSDPlusScheduler")
 
@@ -133,13 +135,19 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
             rate changes. `"power"` (authors' code): the score raised to Phi_k, which also sharpens the token
             distribution (temperature 1 / Phi_k) and so can trade diversity for quality.
         unmasking_order (`str`, defaults to `"random"`):
-            Absorbing noise only. `"random"`: each masked token is revealed independently. `"confidence"`
-            (MaskGIT): the schedule fixes how many tokens a step reveals, the model's confidence which ones.
+            Absorbing noise only. `"random"`: each masked token is revealed independently. The other orders let the
+            schedule fix how many tokens a step reveals (floor(E + u), E the random order's expected count) and
+            choose which: `"confidence"` (MaskGIT) the most confident ones; `"spread"` the first masked ones of a
+            bit-reversal permutation of the positions with a random cyclic shift, so that tokens revealed together
+            are far apart; `"spread_2d"` the same over a token grid with a Halton order and a random toroidal shift.
         confidence_temperature (`float`, defaults to 0.0): Gumbel noise on the confidences (MaskGIT's choice
             temperature); 0 reveals the most confident tokens.
         scored_vocab_size (`int`, *optional*):
             Absorbing only: the number of ids the model scores when it is fewer than it reads (aMUSEd scores its
             8192 codebook entries but reads ids up to its mask id 8255). The ids it does not score get probability 0.
+        token_grid_shape (`list[int]`, *optional*):
+            `[height, width]` of the token grid for `unmasking_order="spread_2d"` when samples are flattened to
+            `(batch_size, height * width)`; samples of shape `(batch_size, height, width)` give it themselves.
     """
 
     _compatibles = list(SCHEDULER_CLASS_NAMES)
@@ -165,6 +173,7 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         unmasking_order: str = "random",
         confidence_temperature: float = 0.0,
         scored_vocab_size: int | None = None,
+        token_grid_shape: list[int] | None = None,
     ):
         self._check_config()
 
@@ -183,8 +192,15 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         _check_choice("timestep_spacing", config.timestep_spacing, TIMESTEP_SPACINGS)
         _check_choice("coefficient_form", config.coefficient_form, COEFFICIENT_FORMS)
         _check_choice("unmasking_order", config.unmasking_order, UNMASKING_ORDERS)
-        if config.unmasking_order == "confidence" and config.forward_process != "absorbing":
-            raise ValueError("unmasking_order='confidence' needs absorbing noise (it orders the MASK positions).")
+        if config.unmasking_order != "random" and config.forward_process != "absorbing":
+            raise ValueError(
+                f"unmasking_order={config.unmasking_order!r} needs absorbing noise (it orders the MASK positions)."
+            )
+        grid = config.token_grid_shape
+        if grid is not None and not (
+            isinstance(grid, (list, tuple)) and len(grid) == 2 and all(isinstance(n, int) and n > 0 for n in grid)
+        ):
+            raise ValueError(f"token_grid_shape must be [height, width] of positive integers, got {grid!r}.")
         if not config.confidence_temperature >= 0:
             raise ValueError(f"confidence_temperature must be >= 0, got {config.confidence_temperature}.")
         if config.forward_process == "absorbing":
@@ -380,12 +396,7 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
                 return (prev_sample, pred_original_sample)
             return LSDSchedulerOutput(prev_sample=prev_sample, pred_original_sample=pred_original_sample)
         jumps, x0_probs = self.jump_probabilities(model_output, sample, t, s, self.step_coefficients[index])
-        if self.config.unmasking_order == "confidence" and s > 0:
-            temperature = self._confidence_temperature(index)
-            mask_id = self.config.mask_token_id
-            prev_sample = sample_confidence_ordered(jumps, sample, mask_id, temperature, generator)
-        else:
-            prev_sample = sample_jumps(jumps, sample, generator)
+        prev_sample = self.sample_from_jumps(jumps, sample, generator, is_last_step=bool(s == 0), index=index)
         pred_original_sample = self._point_estimate(x0_probs, sample)
         if not return_dict:
             return (prev_sample, pred_original_sample)
@@ -468,6 +479,49 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         x0_probs = x0_probs if x0_probs is not None else self._x0(log_score, sample, t)
         return jumps, x0_probs
 
+    def sample_from_jumps(
+        self,
+        jumps: torch.Tensor,
+        sample: torch.LongTensor,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        is_last_step: bool = False,
+        index: int | None = None,
+    ) -> torch.LongTensor:
+        """Draw the next tokens from a step's jump probabilities, in the configured unmasking order.
+
+        Args:
+            jumps (`torch.Tensor`): from `jump_probabilities`, `(*sample.shape, vocab_size)`.
+            sample (`torch.LongTensor`): the tokens at time t.
+            generator (`torch.Generator` or `list[torch.Generator]`, *optional*): the caller's randomness.
+            is_last_step (`bool`, defaults to `False`): the step that commits every position (no order applies).
+            index (`int`, *optional*): the step index (for an annealed confidence temperature).
+        """
+        order = self.config.unmasking_order
+        if order == "random" or is_last_step:
+            return sample_jumps(jumps, sample, generator)
+        if order == "confidence":
+            temperature = self._confidence_temperature(index)
+            return sample_confidence_ordered(jumps, sample, self.config.mask_token_id, temperature, generator)
+        grid = order_grid(order, tuple(sample.shape), self.config.token_grid_shape)
+        return sample_spread_ordered(jumps, sample, self.config.mask_token_id, order, grid, generator)
+
+    def unmask_probability(self, t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """Absorbing: the baseline step's probability of revealing a masked position between t and s (Phi = 1).
+
+        Tweedie: (alpha_s - alpha_t) / (1 - alpha_t); Euler: min(1, (t - s) sigma(t) alpha_t / (1 - alpha_t)), for
+        x0 probabilities that sum to 1; 1 for a step that ends at s = 0 (it commits).
+
+        Args:
+            t (`torch.Tensor`): current time. s (`torch.Tensor`): next time, s < t.
+        """
+        t, s = torch.as_tensor(t, dtype=torch.float64), torch.as_tensor(s, dtype=torch.float64)
+        if bool(s == 0):
+            return torch.ones((), dtype=torch.float64)
+        alpha_t = self.noise.alpha(t)
+        if self.config.solver == "euler":
+            return ((t - s) * self.noise.sigma(t) * alpha_t / (1 - alpha_t)).clamp(max=1)
+        return absorbing_unmask_probability(alpha_t, self.noise.alpha(s))
+
     def reverse_rates(self, model_output: torch.Tensor, sample: torch.LongTensor, t: torch.Tensor) -> torch.Tensor:
         """Reverse CTMC rates R_y out of each position's current token at time t (zero at the current token).
 
@@ -494,7 +548,7 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         if self.config.coefficient_form == "power" and (learnable or coefficient != 1):
             # LSD, power form: log s -> Phi_k log s
             log_score = log_score if log_score is not None else self._log_score(x0_probs, sample, t)
-            x0_probs, log_score = None, coefficient * log_score
+            x0_probs, log_score = None, scale_log_score_power(log_score, coefficient)
         return x0_probs, log_score
 
     def euler_jumps(self, log_score: torch.Tensor, sample: torch.Tensor, t: torch.Tensor, s: torch.Tensor):
@@ -579,9 +633,11 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         is_last_step = bool(s == 0)
         scale = torch.ones((), dtype=torch.float64) if is_last_step else self._jump_mass_scale(t, s, index, power)
         scale = scale.to(device)
-        if self.config.unmasking_order == "confidence" and not is_last_step:
+        order = self.config.unmasking_order
+        if order != "random" and not is_last_step:
             state = (rows, best_token, best_logit, scale, power)
-            prev_sample = self._confidence_ordered_step(logits, sample, state, index, generator)
+            step = self._confidence_ordered_step if order == "confidence" else self._spread_ordered_step
+            prev_sample = step(logits, sample, state, index, generator)
             return prev_sample, pred_original_sample.reshape(sample.shape)
 
         # the uniforms of sample_jumps: whether to move, then where
@@ -700,9 +756,60 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         proposal[rows] = candidates
         return torch.where(chosen, proposal, flat_sample.reshape(-1)).reshape(sample.shape)
 
-    def _confidence_temperature(self, index: int) -> float:
+    def _spread_ordered_step(
+        self,
+        logits: torch.Tensor,
+        sample: torch.LongTensor,
+        state: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float],
+        index: int,
+        generator: torch.Generator | list[torch.Generator] | None,
+    ) -> torch.Tensor:
+        """`sample_spread_ordered` from the logits of the masked rows: the same uniforms, count and positions.
+
+        Only the chosen rows get a token; in the power form every masked row's jump mass scale sum_y p_y^power is
+        needed for the count.
+
+        Args:
+            logits (`torch.Tensor`): x0 logits `[N, V]`.
+            sample (`torch.LongTensor`): the tokens at time t.
+            state (`tuple`): the masked rows, their argmax and maximum, the step's jump-mass scale, and the power.
+            index (`int`): the step index.
+            generator (`torch.Generator` or `list[torch.Generator]`, *optional*): the caller's randomness.
+        """
+        rows, best_token, best_logit, scale, power = state
+        mask_id, device, block = self.config.mask_token_id, sample.device, self._block_columns()
+        order = self.config.unmasking_order
+        flat_sample = sample.reshape(sample.shape[0], -1)
+        # the uniforms of sample_spread_ordered: the count, the shift, then one token uniform per position
+        count_noise = uniform_noise(flat_sample.shape[:1], generator, device)
+        shift_noise = uniform_noise((flat_sample.shape[0], 2), generator, device)
+        token_noise = uniform_noise(tuple(flat_sample.shape), generator, device).reshape(-1)
+
+        sums = None
+        jump_mass = scale.expand(rows.shape)
+        if power != 1:
+            sums = tilted_block_sums(logits, rows, best_logit, best_token, block, (power, 1.0), mask_id)
+            # scale sum_y p_y^power = scale Z_power / Z_1^power
+            jump_mass = scale * (1 + sums[0].double().sum(-1)) / (1 + sums[1].double().sum(-1)) ** power
+        reveal = torch.zeros(flat_sample.numel(), dtype=torch.float64, device=device).index_put_((rows,), jump_mass)
+        reveal = reveal.view(flat_sample.shape)
+        is_masked = (flat_sample == mask_id) & (reveal > 0)
+        grid = order_grid(order, tuple(sample.shape), self.config.token_grid_shape)
+        chosen = choose_spread(order, reveal, is_masked, grid, count_noise, shift_noise).view(-1)[rows]
+        movers, mover_token, mover_logit = rows[chosen], best_token[chosen], best_logit[chosen]
+        if sums is None:
+            mover_sums = tilted_block_sums(logits, movers, mover_logit, mover_token, block, (power,), mask_id)[0]
+        else:
+            mover_sums = sums[0][chosen]
+        prev_sample = flat_sample.reshape(-1).clone()
+        prev_sample[movers] = sample_tilted_blocks(
+            logits, movers, mover_logit, mover_token, block, mover_sums, token_noise[movers], power, mask_id
+        )
+        return prev_sample.reshape(sample.shape)
+
+    def _confidence_temperature(self, index: int | None) -> float:
         """The Gumbel temperature of the confidence order at this step (annealed when `set_timesteps` got one)."""
-        if self.confidence_temperatures is not None:
+        if self.confidence_temperatures is not None and index is not None:
             return float(self.confidence_temperatures[index])
         return self.config.confidence_temperature
 

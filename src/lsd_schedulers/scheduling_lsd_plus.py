@@ -40,6 +40,7 @@ class LSDPlusScheduler(LSDDiscreteScheduler):
         unmasking_order: str = "random",
         confidence_temperature: float = 0.0,
         scored_vocab_size: int | None = None,
+        token_grid_shape: list[int] | None = None,
         timesteps: list[float] | None = None,
     ):
         self._check_config()

@@ -153,6 +153,12 @@ def scale_jumps_linear(jumps: torch.Tensor, coefficient: float | torch.Tensor) -
     return jumps * coefficient
 
 
+def scale_log_score_power(log_score: torch.Tensor, coefficient: float | torch.Tensor) -> torch.Tensor:
+    # LSD, power form: log s -> Phi_k log s; a score of 0 (log s = -inf) stays 0, with a zero gradient in Phi_k
+    finite = torch.isfinite(log_score)
+    return torch.where(finite, coefficient * torch.where(finite, log_score, 0.0), log_score)
+
+
 def transition_from_jumps(jumps: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
     """Add the stay probability 1 - sum(jumps) at the current token; rescale rows whose jumps exceed 1."""
     total = jumps.sum(-1, keepdim=True)

@@ -80,7 +80,7 @@ def test_two_processes_learn_identical_parameters(tmp_path):
     samples = generate(MarkovChainOracle(initial, transition), scheduler, (4, 32), generator=torch.Generator())
     assert not (samples == 8).any()
     card = (tmp_path / "README.md").read_text()
-    assert "| lsd_plus | 4 |" in card and "| teacher | 16 |" in card
+    assert "| lsd_plus (spread) | 4 |" in card and "| teacher | 16 |" in card and "| spread power(" in card
     for fact in ("N = 16 steps", "M = 4 steps", "objective `path_kl`", "distillation seed 0", "evaluation seeds from"):
         assert fact in card
 

@@ -46,7 +46,7 @@ def tiny_amused(tmp_path, vocab_size: int, codebook_size: int, scheduler):
     return pipe
 
 
-@pytest.mark.parametrize("order", ["random", "confidence"])
+@pytest.mark.parametrize("order", ["random", "confidence", "spread", "spread_2d"])
 def test_lsd_scheduler_drops_into_amused_pipeline(tmp_path, order):
     scheduler = LSDDiscreteScheduler(vocab_size=32, mask_token_id=31, noise_schedule="cosine", unmasking_order=order)
     pipe = tiny_amused(tmp_path, vocab_size=32, codebook_size=32, scheduler=scheduler)

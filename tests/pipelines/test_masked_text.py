@@ -123,3 +123,12 @@ def test_load_by_repo_id_through_a_snapshot(pipe, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "torch.Size([1, 5])" in result.stdout
+
+
+def test_spread_order_keeps_the_prompt_and_reveals_every_position(pipe):
+    config = {k: v for k, v in pipe.scheduler.config.items() if not k.startswith("_")}
+    pipe.scheduler = LSDDiscreteScheduler.from_config({**config, "unmasking_order": "spread"})
+    out = pipe(batch_size=2, seq_len=12, num_inference_steps=4, prompt="the cat", generator=torch.Generator())
+    prefix = torch.tensor(pipe.tokenizer("the cat", add_special_tokens=False)["input_ids"])
+    assert torch.equal(out.sequences[:, :2], prefix.expand(2, 2))
+    assert not (out.sequences == pipe.tokenizer.mask_token_id).any()

@@ -118,3 +118,12 @@ def test_bad_arguments_are_rejected(pipe):
     pipe.scheduler = LSDDiscreteScheduler(vocab_size=CODEBOOK + 2, mask_token_id=CODEBOOK + 1)
     with pytest.raises(ValueError, match="codebook size"):
         run(pipe)
+
+
+@pytest.mark.parametrize("order", ["spread", "spread_2d"])
+def test_spread_orders_generate_deterministic_images(pipe, order):
+    """The pipeline hands the scheduler the token grid, so the 2-D order needs no token_grid_shape."""
+    pipe.scheduler = LSDDiscreteScheduler(vocab_size=CODEBOOK + 1, mask_token_id=CODEBOOK, unmasking_order=order)
+    a, b = run(pipe, 3, output_type="latent"), run(pipe, 3, output_type="latent")
+    assert torch.equal(a, b) and (a < CODEBOOK).all()
+    assert not torch.equal(a, run(pipe, 4, output_type="latent"))

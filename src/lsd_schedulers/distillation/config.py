@@ -1,11 +1,13 @@
 """Settings of a distillation run."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .objectives import DISTANCES
+from ..scheduling_lsd import UNMASKING_ORDERS
+from .objectives import DISTANCES, INTERVAL_LOSSES
 
-OBJECTIVES = ("path_kl", "paper")
+OBJECTIVES = (*INTERVAL_LOSSES, "paper")
 SCHEDULER_TYPES = ("lsd", "lsd_plus")
+POWER_SEEDS = (0.2, 0.3, 0.5, 0.7)
 
 
 @dataclass
@@ -16,7 +18,10 @@ class DistillationConfig:
         num_student_steps (`int`): M, the student's model calls.
         num_teacher_steps (`int`): N, the teacher's steps; a multiple of M.
         scheduler_type (`str`): `"lsd"` (coefficients) or `"lsd_plus"` (coefficients and time schedule).
-        objective (`str`): `"path_kl"` (default, see ALGORITHM.md section 5) or `"paper"` (Eq. 6/8).
+        objective (`str`): `"path_kl"` (default: the KL of each coarse step's output, docs/distillation.md),
+            `"rate_path_kl"` (its first, continuous-time form) or `"paper"` (Eq. 6/8).
+        unmasking_order (`str`): the student's order, or `"auto"` (default): score the baseline's order and every
+            candidate order (random, spread, and spread_2d for token grids) under the objective and keep the best.
         distance (`str`): the paper objective's distance, `"l2"`, `"l1"` or `"kl"`.
         relaxation (`float`): zeta, the share of the student's x_1 replaced by random tokens.
         batch_size (`int`): trajectories per process per rollout.
@@ -24,8 +29,9 @@ class DistillationConfig:
         coefficient_rounds (`int`): rollouts for the coefficients (path_kl) or for all parameters (paper).
         adam_steps_per_round (`int`): Adam steps on each rollout's cached loss.
         learning_rate (`float`): Adam's learning rate on log Phi and the schedule logits.
-        split_evaluations (`int`): golden-section evaluations for each boundary of the split stage (path_kl LSD+).
-        refine_sweeps (`int`): sweeps over the M - 1 inner boundaries (path_kl LSD+).
+        split_evaluations (`int`): golden-section evaluations for each boundary of the split stage (path-KL LSD+).
+        seed_powers (`list[float]`): the power schedules tau_k = (1 - k/M)^gamma among the search's seeds.
+        refine_sweeps (`int`): sweeps over the M - 1 inner boundaries (path-KL LSD+).
         seed (`int`): base seed of every generator.
     """
 
@@ -33,6 +39,7 @@ class DistillationConfig:
     num_teacher_steps: int = 64
     scheduler_type: str = "lsd_plus"
     objective: str = "path_kl"
+    unmasking_order: str = "auto"
     distance: str = "l2"
     relaxation: float = 0.05
     batch_size: int = 32
@@ -41,6 +48,7 @@ class DistillationConfig:
     adam_steps_per_round: int = 30
     learning_rate: float = 0.05
     split_evaluations: int = 8
+    seed_powers: list[float] = field(default_factory=lambda: list(POWER_SEEDS))
     refine_sweeps: int = 1
     seed: int = 0
 
@@ -56,6 +64,13 @@ class DistillationConfig:
             raise ValueError(f"Unknown objective {self.objective!r}; expected one of {OBJECTIVES}.")
         if self.scheduler_type not in SCHEDULER_TYPES:
             raise ValueError(f"Unknown scheduler_type {self.scheduler_type!r}; expected one of {SCHEDULER_TYPES}.")
+        if self.unmasking_order not in ("auto", *UNMASKING_ORDERS):
+            raise ValueError(
+                f"Unknown unmasking_order {self.unmasking_order!r}; expected 'auto' or one of {UNMASKING_ORDERS}."
+            )
+        self.seed_powers = [float(gamma) for gamma in self.seed_powers]
+        if not all(gamma > 0 for gamma in self.seed_powers):
+            raise ValueError(f"seed_powers must be positive, got {self.seed_powers}.")
         if self.distance not in DISTANCES:
             raise ValueError(f"Unknown distance {self.distance!r}; expected one of {DISTANCES}.")
         if not 0 <= self.relaxation < 1:

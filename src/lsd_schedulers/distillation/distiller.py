@@ -3,27 +3,31 @@
 The work is a fixed sequence of *steps*, grouped in stages, so that it can be checkpointed after any step and
 resumed to the same result (each step draws from generators seeded by (seed, step, process)):
 
-- path_kl + LSD+:  `split` (the schedule grown from [1, 0] by splitting intervals, each split point found by
-  golden-section search, as Jump Your Steps does), `refine` (moves of one boundary at a time against its final
-  neighbours), then `coefficients`. Every schedule comparison uses common random numbers.
-- path_kl + LSD:   `coefficients` on the baseline grid.
+- path-KL + LSD+:  `split` (the schedule grown from [1, 0] by splitting intervals, each split point found by
+  golden-section search, as Jump Your Steps does), `seeds` (every candidate order x every seed schedule - uniform,
+  cosine, the power grid, the split result - scored under the objective on common random numbers; the best is
+  kept), `refine` (moves of one boundary at a time, accepted only when they lower the cost on common random
+  numbers), `verify` (the refined schedule against the best seed on a fresh common batch; the better is kept, so
+  the learned sampler's objective is never above any seed's), then `coefficients`.
+- path-KL + LSD:   `seeds` over the candidate orders on the baseline grid (when there are several), `coefficients`.
 - paper:           `gradient` rounds of Adam on the coefficients (and, for LSD+, the schedule logits).
 
 A `coefficients` / `gradient` round samples fresh trajectories with the current values, caches their statistics,
 and takes `adam_steps_per_round` Adam steps on the cached loss.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict
 
 import torch
 
 from ..sampling import Denoiser, initial_noise
-from ..scheduling_lsd import LSDDiscreteScheduler
+from ..scheduling_lsd import LSDDiscreteScheduler, cosine_timesteps, linear_timesteps, power_timesteps
 from ..scheduling_lsd_plus import LSDPlusScheduler
 from .config import DistillationConfig
 from .model_card import distillation_model_card
-from .objectives import paper_interval_loss, path_kl_interval_loss
+from .objectives import INTERVAL_LOSSES, paper_interval_loss
 from .parameters import StudentParameters
 from .rollouts import paper_rollout, path_kl_rollout, relaxed_start, student_prefix
 from .search import boundary_candidates, golden_section_propose, golden_section_record, golden_section_start
@@ -38,6 +42,7 @@ class LSDDistiller:
         config (`DistillationConfig`): the run's settings.
         process_index (`int`, defaults to 0): this process's rank; each rank samples its own trajectories.
         reduce (`Callable`, *optional*): averages a tensor over processes (e.g. `accelerator.reduce(x, "mean")`).
+        num_processes (`int`, defaults to 1): how many processes `reduce` averages over (for standard errors).
     """
 
     def __init__(
@@ -47,21 +52,24 @@ class LSDDistiller:
         config: DistillationConfig,
         process_index: int = 0,
         reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        num_processes: int = 1,
     ):
         if teacher.has_learned_values:
             raise ValueError("The teacher must be a baseline sampler (no learned coefficients or timesteps).")
         self.denoiser = denoiser
         self.config = config
         self.process_index = process_index
+        self.num_processes = num_processes
         self.reduce = reduce if reduce is not None else (lambda x: x)
         base = {k: v for k, v in teacher.config.items() if not k.startswith("_")}
         base.update(coefficients=None, num_inference_steps=None)
         base.pop("timesteps", None)
+        self.base_config = base
         self.teacher = LSDDiscreteScheduler.from_config({**base, "timestep_spacing": "linear"})
-        self.student = LSDDiscreteScheduler.from_config(base)
-        initial = self.student.default_time_schedule(config.num_student_steps)
+        self.baseline_schedule = LSDDiscreteScheduler.from_config(base).default_time_schedule(config.num_student_steps)
+        self._students: dict[str, LSDDiscreteScheduler] = {}
         self.parameters = StudentParameters(
-            config.num_student_steps, initial, learn_schedule=config.scheduler_type == "lsd_plus"
+            config.num_student_steps, self.baseline_schedule, learn_schedule=config.scheduler_type == "lsd_plus"
         )
         learnable = [self.parameters.log_coefficients]
         if config.objective == "paper" and config.scheduler_type == "lsd_plus":
@@ -76,15 +84,47 @@ class LSDDistiller:
     # ------------------------------------------------------------------------------------------------------------
 
     @property
+    def candidate_orders(self) -> list[str]:
+        """The unmasking orders the `seeds` stage compares (one: the order is fixed).
+
+        `auto` compares random with the spread orders (spread_2d for a baseline with a `token_grid_shape`). The
+        confidence order is never a candidate: it picks tokens by their drawn values, a bias the objective does not
+        measure.
+        """
+        order = self.config.unmasking_order
+        if order != "auto":
+            return [order]
+        if self.config.objective == "paper" or not self.teacher.is_absorbing:
+            return [self.base_config.get("unmasking_order", "random")]
+        orders = ["random", "spread"]
+        if self.base_config.get("token_grid_shape") is not None:
+            orders.append("spread_2d")
+        return orders
+
+    @property
+    def seed_names(self) -> list[str]:
+        """The schedules the `seeds` stage scores: the baseline grid (LSD), or the hand-made family and the split."""
+        if self.config.scheduler_type == "lsd":
+            return ["baseline"]
+        names = ["linear", "cosine", *(f"power({gamma})" for gamma in self.config.seed_powers)]
+        if self.base_config.get("timestep_spacing", "linear") != "linear":
+            names.append("baseline")
+        return [*names, "jys"]
+
+    @property
     def stages(self) -> list[tuple[str, int]]:
         """The (stage, number of steps) sequence of this run."""
         config = self.config
         if config.objective == "paper":
             return [("gradient", config.coefficient_rounds)]
-        stages = []
-        if config.scheduler_type == "lsd_plus" and config.num_student_steps > 1:
-            stages.append(("split", config.num_student_steps - 1))
-            stages.append(("refine", config.refine_sweeps * (config.num_student_steps - 1)))
+        stages, steps = [], config.num_student_steps
+        if config.scheduler_type == "lsd_plus" and steps > 1:
+            stages.append(("split", steps - 1))
+            stages.append(("seeds", len(self.candidate_orders) * len(self.seed_names)))
+            stages.append(("refine", config.refine_sweeps * (steps - 1)))
+            stages.append(("verify", 1))
+        elif len(self.candidate_orders) > 1 and steps > 1:
+            stages.append(("seeds", len(self.candidate_orders)))
         stages.append(("coefficients", config.coefficient_rounds))
         return stages
 
@@ -107,6 +147,19 @@ class LSDDistiller:
         """A generator seeded by (seed, tag, step, process): the same numbers on a rerun or a resume."""
         seed = ((self.config.seed * 1_000_003 + tag) * 100_003 + step) * 1_009 + self.process_index
         return torch.Generator().manual_seed(seed % (2**63))
+
+    @property
+    def order(self) -> str:
+        """The student's unmasking order: the one `seeds` chose, the fixed one, or random before the choice."""
+        orders = self.candidate_orders
+        return self.search_state.get("order", orders[0] if len(orders) == 1 else "random")
+
+    def student(self, order: str | None = None) -> LSDDiscreteScheduler:
+        """The student's sampler (Phi and times are passed to it per call) in `order` (default: `self.order`)."""
+        order = order or self.order
+        if order not in self._students:
+            self._students[order] = LSDDiscreteScheduler.from_config({**self.base_config, "unmasking_order": order})
+        return self._students[order]
 
     # ------------------------------------------------------------------------------------------------------------
     # Running
@@ -139,33 +192,61 @@ class LSDDistiller:
         """Mean of a per-sequence cost over this process's batch and all processes (identical on every rank)."""
         return float(self.reduce(per_sequence.mean().detach().reshape(1)))
 
+    def mean_and_error(self, per_sequence: torch.Tensor) -> tuple[float, float]:
+        """Mean of a per-sequence quantity over all processes and its standard error (identical on every rank)."""
+        values = per_sequence.detach().double().flatten()
+        mean, second = self.reduce(torch.stack([values.mean(), values.pow(2).mean()])).tolist()
+        count = values.numel() * self.num_processes
+        # unbiased variance of the pooled values, then the standard error of their mean
+        variance = max(second - mean**2, 0.0) * count / max(count - 1, 1)
+        return mean, math.sqrt(variance / count)
+
     def start_states(self, generator: torch.Generator) -> torch.LongTensor:
         """x_1 for a batch of student trajectories, with the relaxed start applied."""
-        x1 = initial_noise(self.student, (self.config.batch_size, self.config.seq_len), generator)
-        return relaxed_start(self.student, x1, self.config.relaxation, generator)
+        x1 = initial_noise(self.teacher, (self.config.batch_size, self.config.seq_len), generator)
+        return relaxed_start(self.teacher, x1, self.config.relaxation, generator)
 
-    def path_kl(self, times: torch.Tensor, generator_tag: int, step: int) -> float:
+    def interval_losses(
+        self, stats: list, coefficients: torch.Tensor, first_step: int = 0, order: str | None = None
+    ) -> torch.Tensor:
+        """The path-KL objective's cost of the given intervals, per sequence `[B]`."""
+        loss, student = INTERVAL_LOSSES[self.config.objective], self.student(order)
+        return sum(loss(student, item, coefficients[first_step + k]) for k, item in enumerate(stats))
+
+    def rollout(self, times, coefficients, start, generator, order: str | None = None, **kwargs):
+        """`path_kl_rollout` of the student in `order` (default: its current order)."""
+        return path_kl_rollout(
+            self.denoiser, self.student(order), self.teacher, times, coefficients, start, self.config.substeps,
+            generator, with_rates=self.config.objective == "rate_path_kl", **kwargs,
+        )  # fmt: skip
+
+    def path_kl_per_sequence(
+        self,
+        times: torch.Tensor,
+        generator: torch.Generator,
+        coefficients: torch.Tensor | None = None,
+        order: str | None = None,
+    ) -> torch.Tensor:
+        """The whole run's path-KL per sequence `[B]` for `times` (and `coefficients`, default the current ones)."""
+        coefficients = self.coefficients() if coefficients is None else coefficients
+        stats, _ = self.rollout(times, coefficients, self.start_states(generator), generator, order)
+        return self.interval_losses(stats, coefficients, order=order)
+
+    def path_kl(self, times: torch.Tensor, generator_tag: int, step: int, order: str | None = None) -> float:
         """Full path-KL per sequence of the student with `times` (common random numbers through the tag/step)."""
         generator = self.generator(generator_tag, step)
-        stats, _ = path_kl_rollout(
-            self.denoiser, self.student, self.teacher, times, self.coefficients(), self.start_states(generator),
-            self.config.substeps, generator,
-        )  # fmt: skip
-        total = sum(path_kl_interval_loss(self.student, item, self.coefficients()[k]) for k, item in enumerate(stats))
-        return self.mean_over_processes(total)
+        return self.mean_over_processes(self.path_kl_per_sequence(times, generator, order=order))
 
     def split_cost(self, times: list[float], index: int, split: float, step: int) -> float:
-        """Path-KL of the two halves when the interval [times[index + 1], times[index]] is split at `split`."""
+        """Path-KL of the two halves when the interval [times[index + 1], times[index]] is split at `split`, in
+        random order (Jump Your Steps' setting)."""
         trial = torch.tensor([*times[: index + 1], split, *times[index + 1 :]], dtype=torch.float64)
         ones = torch.ones(len(trial) - 1, dtype=torch.float64)
         generator = self.generator(1, step)
         start = self.start_states(generator)
-        sample = student_prefix(self.denoiser, self.student, trial, ones, start, index, generator)
-        stats, _ = path_kl_rollout(
-            self.denoiser, self.student, self.teacher, trial, ones, sample, self.config.substeps, generator,
-            first_step=index, last_step=index + 2,
-        )  # fmt: skip
-        return self.mean_over_processes(sum(path_kl_interval_loss(self.student, item, 1.0) for item in stats))
+        sample = student_prefix(self.denoiser, self.student("random"), trial, ones, start, index, generator)
+        stats, _ = self.rollout(trial, ones, sample, generator, "random", first_step=index, last_step=index + 2)
+        return self.mean_over_processes(self.interval_losses(stats, ones, index, "random"))
 
     def _split_step(self, index: int) -> dict:
         state = self.search_state.setdefault("split", {"times": [1.0, 0.0], "pending": [], "level": [1.0, 0.0]})
@@ -190,6 +271,36 @@ class LSDDistiller:
             self.parameters.set_time_schedule(torch.tensor(state["times"], dtype=torch.float64))
         return {"interval": interval, "tau": split, "split_path_kl": search["best_f"]}
 
+    def seed_schedule(self, name: str) -> torch.Tensor:
+        """The M + 1 times of a seed of the search (`seed_names`)."""
+        steps = self.config.num_student_steps
+        if name == "linear":
+            return linear_timesteps(steps)
+        if name == "cosine":
+            return cosine_timesteps(steps)
+        if name == "baseline":
+            return self.baseline_schedule.clone()
+        if name == "jys":
+            return torch.tensor(self.search_state["split"]["times"], dtype=torch.float64)
+        return power_timesteps(steps, float(name[len("power(") : -1]))
+
+    def _seeds_step(self, index: int) -> dict:
+        orders, names = self.candidate_orders, self.seed_names
+        order, name = orders[index // len(names)], names[index % len(names)]
+        times = self.seed_schedule(name)
+        ones = torch.ones(self.config.num_student_steps, dtype=torch.float64)
+        # the same generator for every candidate: common random numbers
+        cost, error = self.mean_and_error(self.path_kl_per_sequence(times, self.generator(5, 0), ones, order))
+        scores = self.search_state.setdefault("seeds", {})
+        scores[f"{order}/{name}"] = {"order": order, "seed": name, "path_kl": cost, "standard_error": error,
+                                     "times": times.tolist()}  # fmt: skip
+        best = min(scores.values(), key=lambda score: score["path_kl"])
+        self.search_state["order"] = best["order"]
+        if index == len(orders) * len(names) - 1:
+            self.search_state["best_seed"] = best
+            self.parameters.set_time_schedule(torch.tensor(best["times"], dtype=torch.float64))
+        return {"order": order, "seed": name, "path_kl": cost, "standard_error": error}
+
     def _refine_step(self, index: int) -> dict:
         num_steps = self.config.num_student_steps
         sweep, boundary = divmod(index, num_steps - 1)
@@ -197,7 +308,7 @@ class LSDDistiller:
         times, coefficients = self.times(), self.coefficients()
         generator = self.generator(2, index)
         start = self.start_states(generator)
-        sample = student_prefix(self.denoiser, self.student, times, coefficients, start, boundary - 1, generator)
+        sample = student_prefix(self.denoiser, self.student(), times, coefficients, start, boundary - 1, generator)
         local_state = generator.get_state()
         costs = []
         candidates = boundary_candidates(times, boundary, spread=0.5 / 2**sweep)
@@ -205,47 +316,54 @@ class LSDDistiller:
             trial = times.clone()
             trial[boundary] = candidate
             generator.set_state(local_state)  # common random numbers across candidates
-            stats, _ = path_kl_rollout(
-                self.denoiser, self.student, self.teacher, trial, coefficients, sample, self.config.substeps,
-                generator, first_step=boundary - 1, last_step=boundary + 1,
-            )  # fmt: skip
-            losses = [
-                path_kl_interval_loss(self.student, item, coefficients[boundary - 1 + j])
-                for j, item in enumerate(stats)
-            ]
-            costs.append(self.mean_over_processes(sum(losses)))
+            stats, _ = self.rollout(trial, coefficients, sample, generator, first_step=boundary - 1,
+                                    last_step=boundary + 1)  # fmt: skip
+            costs.append(self.mean_over_processes(self.interval_losses(stats, coefficients, first_step=boundary - 1)))
+        # the current position is among the candidates: a move is taken only when it lowers the cost
         best = min(range(len(candidates)), key=costs.__getitem__)
         times[boundary] = candidates[best]
         self.parameters.set_time_schedule(times)
         return {"boundary": boundary, "tau": candidates[best], "local_path_kl": costs[best]}
 
+    def _verify_step(self, index: int) -> dict:
+        """The refined schedule against the best seed on one fresh batch with common random numbers."""
+        seed = self.search_state["best_seed"]
+        refined, seeded = self.times(), torch.tensor(seed["times"], dtype=torch.float64)
+        generator = self.generator(6, index)
+        state = generator.get_state()
+        refined_cost = self.path_kl_per_sequence(refined, generator)
+        generator.set_state(state)
+        seeded_cost = self.path_kl_per_sequence(seeded, generator)
+        difference, error = self.mean_and_error(refined_cost - seeded_cost)
+        kept = "refined" if difference <= 0 else seed["seed"]
+        if kept != "refined":
+            self.parameters.set_time_schedule(seeded)
+        self.search_state["verified"] = {"kept": kept, "difference": difference, "standard_error": error,
+                                         "seed": seed["seed"], "order": seed["order"]}  # fmt: skip
+        return {"path_kl_difference": difference, "standard_error": error, "kept": kept}
+
     def _coefficients_step(self, index: int) -> dict:
         generator = self.generator(3, index)
-        times = self.times()
-        stats, _ = path_kl_rollout(
-            self.denoiser, self.student, self.teacher, times, self.coefficients(), self.start_states(generator),
-            self.config.substeps, generator,
-        )  # fmt: skip
+        stats, _ = self.rollout(self.times(), self.coefficients(), self.start_states(generator), generator)
 
         def loss_fn():
-            phi = self.parameters.coefficients()
-            return sum(path_kl_interval_loss(self.student, item, phi[k]) for k, item in enumerate(stats)).mean()
+            return self.interval_losses(stats, self.parameters.coefficients()).mean()
 
-        return self._adam(loss_fn, "path_kl")
+        return self._adam(loss_fn, self.config.objective)
 
     def _gradient_step(self, index: int) -> dict:
         generator = self.generator(4, index)
         config = self.config
         learn_schedule = config.scheduler_type == "lsd_plus"
         rollout = paper_rollout(
-            self.denoiser, self.student, self.teacher, self.times(), self.coefficients(), (config.batch_size,
+            self.denoiser, self.student(), self.teacher, self.times(), self.coefficients(), (config.batch_size,
             config.seq_len), config.num_teacher_steps, config.relaxation, learn_schedule, generator,
         )  # fmt: skip
 
         def loss_fn():
             phi, times = self.parameters.coefficients(), self.parameters.time_schedule()
             per_step = [
-                paper_interval_loss(self.student, rollout, k, phi[k], times, config.distance, learn_schedule)
+                paper_interval_loss(self.student(), rollout, k, phi[k], times, config.distance, learn_schedule)
                 for k in range(config.num_student_steps)
             ]
             return sum(per_step).mean()
@@ -275,18 +393,25 @@ class LSDDistiller:
     # ------------------------------------------------------------------------------------------------------------
 
     def to_scheduler(self) -> LSDDiscreteScheduler:
-        """The distilled sampler as a scheduler: coefficients (LSD) and learned timesteps (LSD+)."""
-        base = {k: v for k, v in self.student.config.items() if not k.startswith("_")}
+        """The distilled sampler as a scheduler: coefficients (LSD), learned timesteps (LSD+), and the order."""
+        base = {**self.base_config, "unmasking_order": self.order}
         base.update(num_inference_steps=self.config.num_student_steps, coefficients=self.coefficients().tolist())
         if self.config.scheduler_type == "lsd_plus":
             return LSDPlusScheduler.from_config({**base, "timesteps": self.times().tolist()})
         return LSDDiscreteScheduler.from_config(base)
+
+    def search_summary(self) -> dict:
+        """What the search compared and kept: the seeds' costs, the chosen order and seed, the verification."""
+        return {
+            key: self.search_state[key] for key in ("seeds", "best_seed", "verified") if key in self.search_state
+        } | {"unmasking_order": self.order}
 
     def save_pretrained(self, save_directory: str, teacher: str = "a frozen denoiser", seconds: float = 0.0, **card):
         """Write the distilled scheduler's config and a model card (see `distillation_model_card`) to a folder."""
         scheduler = self.to_scheduler()
         scheduler.save_pretrained(save_directory)
         location = card.pop("location", str(save_directory))
+        card.setdefault("search", self.search_summary())
         distillation_model_card(self.config, teacher, location, seconds, **card).save(f"{save_directory}/README.md")
         return scheduler
 

@@ -28,6 +28,7 @@ scheduler.set_timesteps()  # the {num_student_steps} steps it was distilled for
 
 - teacher: {teacher} with its baseline sampler, N = {num_teacher_steps} steps
 - student: M = {num_student_steps} steps, objective `{objective}`, relaxation zeta = {relaxation}
+- unmasking order: `{order}`{search}
 - seeds: distillation seed {seed}{evaluation_seeds}
 - wall time: {seconds:.0f} s
 {command}
@@ -45,6 +46,7 @@ def distillation_model_card(
     table: str | None = None,
     command: str | None = None,
     eval_seed: int | None = None,
+    search: dict | None = None,
 ) -> ModelCard:
     """A model card stating the teacher, N, M, objective, seeds, wall time, command and comparison table.
 
@@ -56,6 +58,7 @@ def distillation_model_card(
         table (`str`, *optional*): a markdown comparison table on evaluation seeds.
         command (`str`, *optional*): the command that produced the sampler.
         eval_seed (`int`, *optional*): the first evaluation seed of the table.
+        search (`dict`, *optional*): `LSDDistiller.search_summary()`: the chosen order, seed and verification.
     """
     plus = config.scheduler_type == "lsd_plus"
     content = CARD_TEMPLATE.format(
@@ -72,5 +75,26 @@ def distillation_model_card(
         seconds=seconds,
         command=f"- command: `{command}`\n" if command else "",
         table=table or "(no evaluation was run)",
+        order=(search or {}).get("unmasking_order", config.unmasking_order),
+        search=_search_lines(search or {}),
     )
     return ModelCard(content)
+
+
+def _search_lines(search: dict) -> str:
+    """The schedule search in words: which candidates were scored and what was kept."""
+    lines = []
+    if "seeds" in search:
+        best = search["best_seed"]
+        lines.append(
+            f"- schedule search: {len(search['seeds'])} seeds (order x schedule) scored on common random numbers; "
+            f"best `{best['order']}` / `{best['seed']}` "
+            f"(path-KL {best['path_kl']:.4g} +- {best['standard_error']:.2g})"
+        )
+    if "verified" in search:
+        verified = search["verified"]
+        lines.append(
+            f"- refined schedule minus best seed: {verified['difference']:+.4g} +- {verified['standard_error']:.2g} "
+            f"(standard error, common random numbers); kept: {verified['kept']}"
+        )
+    return "".join(f"\n{line}" for line in lines)

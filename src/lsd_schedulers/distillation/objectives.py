@@ -1,4 +1,5 @@
-"""Distillation objectives: path-KL with teacher continuation (default) and the paper's score matching (Eq. 6/8).
+"""Distillation objectives: path-KL with teacher continuation (default), its first continuous-time form
+(`rate_path_kl`), and the paper's score matching (Eq. 6/8).
 
 Both are built from *rollouts*: trajectories sampled without gradient, whose per-step statistics are cached so that
 the loss is an exact, differentiable function of the student's coefficients (and, for the paper's LSD+, its times).
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from ..scheduling_lsd import LSDDiscreteScheduler
-from ..transitions import sample_jumps
+from ..transitions import sample_categorical, sample_jumps, uniform_noise
 
 Denoiser = Callable[[torch.LongTensor, torch.Tensor], torch.Tensor]
 DISTANCES = ("l2", "l1", "kl")
@@ -37,24 +38,77 @@ def distance(target: torch.Tensor, estimate: torch.Tensor, name: str) -> torch.T
 # ----------------------------------------------------------------------------------------------------------------
 
 
+def bernoulli_kl(target: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+    # KL(Bern(a) || Bern(b)) = a log(a / b) + (1 - a) log((1 - a) / (1 - b))
+    return (
+        torch.xlogy(target, target)
+        - torch.xlogy(target, estimate)
+        + torch.xlogy(1 - target, 1 - target)
+        - torch.xlogy(1 - target, 1 - estimate)
+    )
+
+
+@dataclass
+class RateStatistics:
+    """Rate integrals over an interval for the continuous-time path KL (`rate_path_kl`, the first objective).
+
+    With R*_j the teacher's rates on its sub-state at sub-time t_j and only positions that have not moved since x_t
+    counted: `rate_integral` = sum_j dt_j R*_j, `time_integral` = sum_j dt_j,
+    `rate_entropy` = sum_j dt_j sum_y R* log R*, `rate_total` = sum_j dt_j sum_y R*,
+    `rate_total_entropy` = sum_j dt_j r* log r*.
+    """
+
+    rate_integral: torch.Tensor
+    time_integral: torch.Tensor
+    rate_entropy: torch.Tensor
+    rate_total: torch.Tensor
+    rate_total_entropy: torch.Tensor
+
+
 @dataclass
 class IntervalStatistics:
     """What the teacher's fine steps across one student interval [s, t] leave behind, started from x_t.
 
-    With R*_j the teacher's rates on its sub-state at sub-time t_j and `included` the positions that have not
-    moved since x_t: `rate_integral` = sum_j dt_j R*_j, `time_integral` = sum_j dt_j, `rate_entropy` =
-    sum_j dt_j sum_y R* log R*, `rate_total` = sum_j dt_j sum_y R*, `rate_total_entropy` = sum_j dt_j r* log r*.
+    Per position, with w_j the teacher's probability of moving it first at sub-step j (given the path so far) and
+    p*_j the law of the token it moves to: `move_mass` = sum_j w_j, `token_mass` = sum_j w_j p*_j and
+    `token_negentropy` = sum_j w_j sum_y p* log p*, so that the token term is sum_j w_j KL(p*_j || q) =
+    `token_negentropy` - sum_y `token_mass`_y log q_y for any student token law q.
+
+    The teacher's move law: absorbing noise, `reveal_probability` P* (a masked position is revealed within the
+    interval with this probability, whatever the state); uniform noise, with h_j the first-move hazards of positions
+    that have not moved, `hazard_total` = sum_j h_j, `stay_total` = sum_j (1 - h_j) and `hazard_negentropy` =
+    sum_j h log h + (1 - h) log(1 - h).
+
+    `rate_statistics` holds the continuous-time rate integrals of the `rate_path_kl` objective when asked for.
     """
 
     sample: torch.LongTensor
     model_output: torch.Tensor
     t: torch.Tensor
     s: torch.Tensor
-    rate_integral: torch.Tensor
-    time_integral: torch.Tensor
-    rate_entropy: torch.Tensor
-    rate_total: torch.Tensor
-    rate_total_entropy: torch.Tensor
+    num_substeps: int
+    move_mass: torch.Tensor
+    token_mass: torch.Tensor
+    token_negentropy: torch.Tensor
+    reveal_probability: torch.Tensor | None = None
+    hazard_total: torch.Tensor | None = None
+    stay_total: torch.Tensor | None = None
+    hazard_negentropy: torch.Tensor | None = None
+    rate_statistics: RateStatistics | None = None
+
+
+def reveal_substep_law(unmask_probabilities: torch.Tensor) -> torch.Tensor:
+    """Absorbing: the law of the sub-step at which the teacher reveals a position, given that it does in the interval.
+
+    pi_j = S_j rho_j / P*, with rho_j the sub-steps' unmask probabilities, S_j = prod_{l < j} (1 - rho_l) and
+    P* = 1 - prod_j (1 - rho_j).
+
+    Args:
+        unmask_probabilities (`torch.Tensor`): `[J]` rho_j (`LSDDiscreteScheduler.unmask_probability`).
+    """
+    survival = torch.cat([unmask_probabilities.new_ones(1), torch.cumprod(1 - unmask_probabilities, 0)[:-1]])
+    reveal = survival * unmask_probabilities
+    return reveal / reveal.sum()
 
 
 @torch.no_grad()
@@ -67,66 +121,172 @@ def teacher_continuation(
     s: torch.Tensor,
     num_substeps: int,
     generator: torch.Generator | None,
+    chosen: torch.Tensor | None = None,
+    with_rates: bool = False,
 ) -> IntervalStatistics:
-    """Run the teacher's `num_substeps` fine steps from the student's state across [s, t], accumulating rates.
+    """Run the teacher's `num_substeps` fine steps from the student's state across [s, t], accumulating statistics.
+
+    Random order (`chosen=None`): the teacher reveals (or moves) positions by its own law, and every position that
+    has not moved yet counts with the sub-step's move probability (an expectation over the teacher's own draw).
+    Set orders (`chosen` given, absorbing): the student's step revealed the set `chosen`; the teacher reveals the
+    same set gradually, each position at a sub-step drawn from `reveal_substep_law`, and a chosen position still
+    masked at sub-step j counts with the hazard pi_j / sum_{l >= j} pi_l. Either way the token term sees how the
+    teacher's predictions change while the interval's tokens are revealed one sub-step at a time.
 
     The first fine step reuses `model_output` (the student's own call at (x_t, t)), so the teacher adds
     `num_substeps - 1` model calls per interval.
+
+    Args:
+        denoiser (`Callable`): the frozen model.
+        teacher (`LSDDiscreteScheduler`): the baseline sampler.
+        sample (`torch.LongTensor`): the student's state x_t. model_output (`torch.Tensor`): the model at (x_t, t).
+        t (`torch.Tensor`): the interval's start. s (`torch.Tensor`): its end.
+        num_substeps (`int`): J.
+        generator (`torch.Generator`, *optional*): the randomness of the teacher's draws.
+        chosen (`torch.Tensor`, *optional*): `[B, L]` bool, the positions the student's step revealed (set orders).
+        with_rates (`bool`, defaults to `False`): also accumulate the `RateStatistics` of `rate_path_kl`.
     """
-    batch_size = sample.shape[0]
+    batch_size, device = sample.shape[0], sample.device
+    times = torch.stack([t - (t - s) * j / num_substeps for j in range(num_substeps + 1)])
+    zeros = torch.zeros(sample.shape, dtype=torch.float64, device=device)
+    move_mass, token_negentropy = zeros.clone(), zeros.clone()
+    token_mass = torch.zeros(model_output.shape, dtype=torch.float64, device=device)
+    hazard_total, stay_total, hazard_negentropy = zeros.clone(), zeros.clone(), zeros.clone()
+    rates = RateStatistics(token_mass.clone(), zeros.clone(), zeros.clone(), zeros.clone(), zeros.clone())
+    absorbing = teacher.is_absorbing
+    if absorbing:
+        rho = torch.stack([teacher.unmask_probability(times[j], times[j + 1]) for j in range(num_substeps)])
+    if chosen is not None:
+        law = reveal_substep_law(rho)
+        remaining = law.flip(0).cumsum(0).flip(0)  # sum_{l >= j} pi_l
+        cdf = law.cumsum(0)
+        cdf[-1] = 1.0
+        assigned = torch.searchsorted(cdf, uniform_noise(tuple(sample.shape), generator, device), right=True)
     state, output = sample, model_output
-    zeros = torch.zeros(sample.shape, dtype=torch.float64, device=sample.device)
-    rate_integral = torch.zeros(model_output.shape, dtype=torch.float64, device=sample.device)
-    time_integral, rate_entropy, rate_total, rate_total_entropy = zeros.clone(), zeros.clone(), zeros.clone(), zeros
     for j in range(num_substeps):
-        t_j = t - (t - s) * j / num_substeps
-        t_next = t - (t - s) * (j + 1) / num_substeps
+        t_j, t_next = times[j], times[j + 1]
         if j > 0:
             output = denoiser(state, t_j.float().expand(batch_size))
-        rates = teacher.reverse_rates(output, state, t_j)
-        weight = (t_j - t_next) * (state == sample).double()
-        total = rates.sum(-1)
-        rate_integral += weight.unsqueeze(-1) * rates
-        time_integral += weight
-        rate_entropy += weight * torch.xlogy(rates, rates).sum(-1)
-        rate_total += weight * total
-        rate_total_entropy += weight * torch.xlogy(total, total)
-        if j < num_substeps - 1:
-            jumps, _ = teacher.jump_probabilities(output, state, t_j, t_next)
-            state = sample_jumps(jumps, state, generator)
+        jumps, _ = teacher.jump_probabilities(output, state, t_j, t_next)
+        unmoved = (state == sample).double()
+        total = jumps.sum(-1)
+        if chosen is None:
+            weight = unmoved * total.clamp(max=1)
+            token_mass += unmoved.unsqueeze(-1) * jumps / total.clamp(min=1).unsqueeze(-1)
+        else:
+            weight = unmoved * chosen * (law[j] / remaining[j]).clamp(max=1)
+            token_mass += weight.unsqueeze(-1) * jumps / total.clamp_min(TINY).unsqueeze(-1)
+        move_mass += weight
+        # sum_y w p*_y log p*_y with p* = jumps / total
+        # sum_y w p*_y log p*_y = w (sum_y J_y log J_y - T log T) / T, with p* = J / T
+        negentropy = torch.xlogy(jumps, jumps).sum(-1) - torch.xlogy(total, total)
+        token_negentropy += weight * negentropy / total.clamp_min(TINY)
+        if not absorbing:
+            hazard = total.clamp(max=1)
+            hazard_total += unmoved * hazard
+            stay_total += unmoved * (1 - hazard)
+            hazard_negentropy += unmoved * (torch.xlogy(hazard, hazard) + torch.xlogy(1 - hazard, 1 - hazard))
+        if with_rates:
+            _accumulate_rates(rates, teacher.reverse_rates(output, state, t_j), (t_j - t_next) * unmoved)
+        if chosen is None:
+            state = sample_jumps(jumps, state, generator) if j < num_substeps - 1 else state
+        else:
+            tokens = sample_categorical(jumps, generator)
+            state = torch.where(chosen & (assigned == j) & (state == sample), tokens, state)
     return IntervalStatistics(
-        sample, model_output, t, s, rate_integral, time_integral, rate_entropy, rate_total, rate_total_entropy
+        sample,
+        model_output,
+        t,
+        s,
+        num_substeps,
+        move_mass,
+        token_mass,
+        token_negentropy,
+        reveal_probability=1 - torch.prod(1 - rho) if absorbing else None,
+        hazard_total=None if absorbing else hazard_total,
+        stay_total=None if absorbing else stay_total,
+        hazard_negentropy=None if absorbing else hazard_negentropy,
+        rate_statistics=rates if with_rates else None,
     )
+
+
+def _accumulate_rates(rates: RateStatistics, teacher_rates: torch.Tensor, weight: torch.Tensor) -> None:
+    total = teacher_rates.sum(-1)
+    rates.rate_integral += weight.unsqueeze(-1) * teacher_rates
+    rates.time_integral += weight
+    rates.rate_entropy += weight * torch.xlogy(teacher_rates, teacher_rates).sum(-1)
+    rates.rate_total += weight * total
+    rates.rate_total_entropy += weight * torch.xlogy(total, total)
 
 
 def path_kl_interval_loss(
     student: LSDDiscreteScheduler, stats: IntervalStatistics, coefficient: torch.Tensor | float
 ) -> torch.Tensor:
-    """Per-sequence path KL sum_j dt_j sum_i D(R*_j,i || R_i) of one student step, shape [B] (differentiable).
+    """The KL that one student step's output feels, per sequence `[B]` (differentiable in the coefficient).
+
+    Per position: the token term sum_j w_j KL(p*_j || q) (the dependence between tokens revealed in the same step,
+    which the student's frozen law q cannot follow) plus the KL between the teacher's and the student's move laws
+    over the interval. Absorbing noise: KL(Bern(P*) || Bern(P)) per masked position, P the student's reveal
+    probability; it vanishes at Phi = 1, where the student reveals each position with the teacher's probability and
+    *when* inside the interval a token appears does not reach the output. Uniform noise, where the move law depends
+    on the state: the first-move hazards, sum_j KL(Bern(h*_j) || Bern(h)), with the student's move probability P
+    spread evenly over the J sub-steps, 1 - h = (1 - P)^(1 / J).
+    """
+    jumps, _ = student.jump_probabilities(stats.model_output, stats.sample, stats.t, stats.s, coefficient)
+    jump_total = jumps.sum(-1)
+    token_probs = jumps / jump_total.clamp_min(TINY).unsqueeze(-1)
+    token_term = stats.token_negentropy - torch.xlogy(stats.token_mass, token_probs.clamp_min(TINY)).sum(-1)
+    move = jump_total.clamp(max=1)
+    if bool(stats.s == 0):
+        move_term = torch.zeros_like(token_term)  # both commit every position: the move laws agree
+    elif student.is_absorbing:
+        # a student that reveals everything where the teacher keeps some masked is infinitely far: keep it finite
+        estimate = move.clamp(TINY, 1 - 1e-12)
+        is_masked = stats.sample == student.config.mask_token_id
+        target = stats.reveal_probability.to(move)
+        move_term = torch.where(is_masked, bernoulli_kl(target, torch.where(is_masked, estimate, target)), 0.0)
+    else:
+        # log h = log(1 - (1 - P)^(1/J)),  log(1 - h) = log(1 - P) / J
+        log_stay = torch.log1p(-move.clamp(max=1 - 1e-12)) / stats.num_substeps
+        log_hazard = torch.log((-torch.expm1(log_stay)).clamp_min(TINY))
+        move_term = stats.hazard_negentropy - stats.hazard_total * log_hazard - stats.stay_total * log_stay
+    return (token_term + move_term).flatten(1).sum(-1)
+
+
+def rate_path_kl_interval_loss(
+    student: LSDDiscreteScheduler, stats: IntervalStatistics, coefficient: torch.Tensor | float
+) -> torch.Tensor:
+    """The first objective (`rate_path_kl`): sum_j dt_j sum_i D(R*_j,i || R_i), the continuous-time path KL, `[B]`.
 
     The student's step jumps with probabilities P_y = P q_y; the CTMC that makes the same jumps over the interval
     h has the constant rate R_y = -log(1 - P) / h q_y. A step that commits every position (P = 1, the last step)
-    has its rate matched by construction and keeps only the token term sum_y R* log(p* / q).
+    has its rate matched by construction and keeps only the token term sum_y R* log(p* / q). Its rate term
+    D(r* || lambda) depends on the interval's endpoints even where the output does not, which biases schedules
+    (docs/distillation.md); kept for comparison.
     """
-    t, s = stats.t, stats.s
+    if stats.rate_statistics is None:
+        raise ValueError("rate_path_kl needs the rate statistics: run teacher_continuation(..., with_rates=True).")
+    rates, t, s = stats.rate_statistics, stats.t, stats.s
     jumps, _ = student.jump_probabilities(stats.model_output, stats.sample, t, s, coefficient)
     jump_total = jumps.sum(-1)
     commits = jump_total > 1 - 1e-9
     token_probs = jumps / jump_total.clamp_min(TINY).unsqueeze(-1)
-    cross = torch.xlogy(stats.rate_integral, token_probs.clamp_min(TINY)).sum(-1)
+    cross = torch.xlogy(rates.rate_integral, token_probs.clamp_min(TINY)).sum(-1)
     # D = sum R* log R* - sum R* log(lambda q) - r* + lambda, accumulated over the sub-steps
     leap_rate = (-torch.log1p(-jump_total.clamp(max=1 - 1e-9)) / (t - s)).clamp_min(TINY)
     moving = (
-        stats.rate_entropy
+        rates.rate_entropy
         - cross
-        - torch.xlogy(stats.rate_total, leap_rate)
-        - stats.rate_total
-        + stats.time_integral * leap_rate
+        - torch.xlogy(rates.rate_total, leap_rate)
+        - rates.rate_total
+        + rates.time_integral * leap_rate
     )
     # commit: D = sum R* log R* - r* log r* - sum R* log q
-    committed = stats.rate_entropy - stats.rate_total_entropy - cross
-    per_position = torch.where(commits, committed, moving)
-    return per_position.flatten(1).sum(-1)
+    committed = rates.rate_entropy - rates.rate_total_entropy - cross
+    return torch.where(commits, committed, moving).flatten(1).sum(-1)
+
+
+INTERVAL_LOSSES = {"path_kl": path_kl_interval_loss, "rate_path_kl": rate_path_kl_interval_loss}
 
 
 # ----------------------------------------------------------------------------------------------------------------

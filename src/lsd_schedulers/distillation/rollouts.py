@@ -34,10 +34,11 @@ def student_step(
     coefficient: torch.Tensor,
     generator: torch.Generator | None,
 ) -> tuple[torch.LongTensor, torch.Tensor]:
-    """One student step from t to s; returns the next state and the model output at (x_t, t)."""
+    """One student step from t to s in the student's unmasking order; returns the next state and the model output
+    at (x_t, t)."""
     output = denoiser(sample, t.float().expand(sample.shape[0]))
     jumps, _ = student.jump_probabilities(output, sample, t, s, coefficient)
-    return sample_jumps(jumps, sample, generator), output
+    return student.sample_from_jumps(jumps, sample, generator, is_last_step=bool(s == 0)), output
 
 
 @torch.no_grad()
@@ -52,17 +53,26 @@ def path_kl_rollout(
     generator: torch.Generator | None,
     first_step: int = 0,
     last_step: int | None = None,
+    with_rates: bool = False,
 ) -> tuple[list[IntervalStatistics], torch.LongTensor]:
     """Walk the student from `start` at times[first_step]; at each step run the teacher across the interval.
 
+    Under a set order (any but `random`) the teacher reveals the set that the student's step revealed.
     Returns the statistics of steps `first_step .. last_step - 1` and the student's state after them.
     """
     last_step = len(times) - 1 if last_step is None else last_step
+    set_order = student.config.unmasking_order != "random"
     sample, statistics = start, []
     for k in range(first_step, last_step):
         t, s = times[k], times[k + 1]
         next_sample, output = student_step(denoiser, student, sample, t, s, coefficients[k], generator)
-        statistics.append(teacher_continuation(denoiser, teacher, sample, output, t, s, num_substeps, generator))
+        chosen = None
+        if set_order and s > 0:
+            mask_id = student.config.mask_token_id
+            chosen = (sample == mask_id) & (next_sample != mask_id)
+        statistics.append(
+            teacher_continuation(denoiser, teacher, sample, output, t, s, num_substeps, generator, chosen, with_rates)
+        )
         sample = next_sample
     return statistics, sample
 

@@ -10,7 +10,7 @@ from .adapters import (
     as_denoiser,
 )
 from .image_classifier import ImageClassifier
-from .markov_oracle import MarkovChainOracle, countdown_chain, sample_markov_chain
+from .markov_oracle import MarkovChainOracle, countdown_chain, random_chain, sample_markov_chain
 from .masked_transformer import MaskedDiffusionOutput, MaskedDiffusionTransformer
 
 __all__ = [
@@ -28,5 +28,6 @@ __all__ = [
     "SEDDAdapter",
     "as_denoiser",
     "countdown_chain",
+    "random_chain",
     "sample_markov_chain",
 ]

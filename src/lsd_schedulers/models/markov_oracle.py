@@ -236,6 +236,21 @@ def countdown_chain(num_states: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     return initial / initial.sum(), transition
 
 
+def random_chain(num_states: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random chain with every transition possible and peaked rows (so that token order matters): the tiny task.
+
+    Args:
+        num_states (`int`): V. seed (`int`): the chain's seed.
+
+    Returns:
+        `tuple[torch.Tensor, torch.Tensor]`: the initial distribution [V] and the transition matrix [V, V], float64.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    initial = torch.softmax(torch.randn(num_states, generator=generator, dtype=torch.float64), 0)
+    transition = torch.softmax(2.5 * torch.randn(num_states, num_states, generator=generator, dtype=torch.float64), 1)
+    return initial, transition
+
+
 def sample_markov_chain(
     initial: torch.Tensor,
     transition: torch.Tensor,

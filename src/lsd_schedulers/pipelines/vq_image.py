@@ -140,9 +140,10 @@ class LSDVQImagePipeline(SnapshotLoadingPipeline):
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         with self.progress_bar(total=len(self.scheduler.timesteps)) as progress:
             for index, t in enumerate(self.scheduler.timesteps):
-                model_output = denoiser(sample, t)
-                sample = self.scheduler.step(model_output, t, sample, generator=generator).prev_sample
-                sample = torch.where(generate, sample, template)  # given tokens never change
+                model_output = denoiser(sample, t).view(batch_size, *grid, -1)
+                # the step sees the token grid (the 2-D unmasking order reads it)
+                sample = self.scheduler.step(model_output, t, sample.view(batch_size, *grid), generator=generator)
+                sample = torch.where(generate, sample.prev_sample.flatten(1), template)  # given tokens never change
                 if callback_on_step_end is not None:
                     outputs = callback_on_step_end(self, index, t, {name: sample for name in tensor_inputs})
                     sample = outputs.pop("latents", sample)

@@ -1,15 +1,11 @@
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from tiny_exact import all_strings, data_distribution, exact_metrics, exact_output_distribution, random_chain  # noqa: E402
-
-from lsd_schedulers import LSDDiscreteScheduler  # noqa: E402
-from lsd_schedulers.models import MarkovChainOracle  # noqa: E402
-from lsd_schedulers.sampling import generate  # noqa: E402
+from lsd_schedulers import LSDDiscreteScheduler
+from lsd_schedulers.metrics.exact import all_strings, exact_metrics, exact_output_distribution
+from lsd_schedulers.metrics.exact import markov_chain_probabilities as data_distribution
+from lsd_schedulers.models import MarkovChainOracle, random_chain
+from lsd_schedulers.sampling import generate
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +33,10 @@ def test_one_step_output_is_the_product_of_the_oracle_marginals(setup):
     torch.testing.assert_close(output[(strings < 3).all(1)], expected)
 
 
-def test_exact_distribution_matches_monte_carlo_sampling(setup):
+@pytest.mark.parametrize("order", ["random", "spread"])
+def test_exact_distribution_matches_monte_carlo_sampling(setup, order):
     _, _, oracle, strings = setup
-    scheduler = LSDDiscreteScheduler(vocab_size=4, timestep_spacing="cosine")
+    scheduler = LSDDiscreteScheduler(vocab_size=4, timestep_spacing="cosine", unmasking_order=order)
     output = exact_output_distribution(oracle, scheduler, 3, strings)
     samples = generate(oracle, scheduler, (20000, 4), 3, generator=torch.Generator().manual_seed(0))
     index = (samples * torch.tensor([64, 16, 4, 1])).sum(1)
