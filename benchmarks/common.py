@@ -14,32 +14,48 @@ import torch
 from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler
 from lsd_schedulers.distillation import DistillationConfig, LSDDistiller
 from lsd_schedulers.distillation.jys import jys_schedule
+from lsd_schedulers.distillation.search import boundary_candidates
+from lsd_schedulers.unmasking_orders import SPREAD_ORDERS
 
-# name -> (scheduler_type, objective) of the distilled samplers in every table
+# name -> the DistillationConfig fields of the distilled samplers in every table (lsd and lsd_plus: the order chosen
+# by distillation, `auto`; lsd_plus_random: random order, comparable with the paper)
 DISTILLED = {
-    "lsd": ("lsd", "path_kl"),
-    "lsd_plus": ("lsd_plus", "path_kl"),
-    "lsd_paper": ("lsd", "paper"),
-    "lsd_plus_paper": ("lsd_plus", "paper"),
+    "lsd": {"scheduler_type": "lsd"},
+    "lsd_plus": {"scheduler_type": "lsd_plus"},
+    "lsd_plus_random": {"scheduler_type": "lsd_plus", "unmasking_order": "random"},
+    "lsd_paper": {"scheduler_type": "lsd", "objective": "paper"},
+    "lsd_plus_paper": {"scheduler_type": "lsd_plus", "objective": "paper"},
 }
 POWER_GRID = (0.1, 0.2, 0.3, 0.5, 0.7)
 
 
 def variant(baseline: LSDDiscreteScheduler, **overrides) -> LSDDiscreteScheduler:
     """The sampler with some config fields changed (same class: an LSD+ sampler keeps its learned schedule)."""
-    config = {k: v for k, v in baseline.config.items() if not k.startswith("_")}
-    return type(baseline).from_config({**config, **overrides})
+    return type(baseline).from_config({**public_config(baseline), **overrides})
 
 
-def hand_made(baseline: LSDDiscreteScheduler) -> dict[str, LSDDiscreteScheduler]:
+def hand_made(baseline: LSDDiscreteScheduler, power_grid=POWER_GRID) -> dict[str, LSDDiscreteScheduler]:
     """euler, tweedie, cosine and the power grid."""
     samplers = {
         "euler": variant(baseline, solver="euler"),
         "tweedie": variant(baseline, solver="tweedie"),
         "cosine": variant(baseline, timestep_spacing="cosine"),
     }
-    for gamma in POWER_GRID:
+    for gamma in power_grid:
         samplers[f"power({gamma})"] = variant(baseline, timestep_spacing="power", timestep_power=gamma)
+    return samplers
+
+
+def spread_made(baseline: LSDDiscreteScheduler, orders, power_grid=POWER_GRID) -> dict[str, LSDDiscreteScheduler]:
+    """Each spread order with every hand-made schedule (linear, cosine, the power grid): `"<order> <schedule>"`."""
+    samplers = {}
+    for order in orders:
+        samplers[f"{order} linear"] = variant(baseline, unmasking_order=order)
+        samplers[f"{order} cosine"] = variant(baseline, unmasking_order=order, timestep_spacing="cosine")
+        for gamma in power_grid:
+            samplers[f"{order} power({gamma})"] = variant(
+                baseline, unmasking_order=order, timestep_spacing="power", timestep_power=gamma
+            )
     return samplers
 
 
@@ -51,7 +67,7 @@ def distil_all(
     teacher_ratio: int = 8,
     **settings,
 ) -> dict[str, tuple]:
-    """The distilled samplers of the line-up at M = `steps`: name -> (scheduler, seconds).
+    """The distilled samplers of the line-up at M = `steps`: name -> (scheduler, seconds, search summary).
 
     Args:
         denoiser (`Callable`): the frozen teacher model.
@@ -66,37 +82,95 @@ def distil_all(
     if unknown:
         raise ValueError(f"Unknown distilled samplers {unknown}; choose from {[*DISTILLED, 'jys']}.")
     results = {}
-    for name, (scheduler_type, objective) in DISTILLED.items():
+    for name, fields in DISTILLED.items():
         if name not in names:
             continue
-        config = DistillationConfig(
-            num_student_steps=steps, num_teacher_steps=teacher_ratio * steps, scheduler_type=scheduler_type,
-            objective=objective, **settings,
-        )  # fmt: skip
+        config = DistillationConfig(num_student_steps=steps, num_teacher_steps=teacher_ratio * steps,
+                                    **{**settings, **fields})  # fmt: skip
         start = time.perf_counter()
-        scheduler = LSDDistiller(denoiser, baseline, config).fit().to_scheduler()
-        results[name] = (scheduler, time.perf_counter() - start)
-        print(f"  distilled {name} (M={steps}) in {results[name][1]:.0f} s", flush=True)
+        distiller = LSDDistiller(denoiser, baseline, config).fit()
+        results[name] = (distiller.to_scheduler(), time.perf_counter() - start, distiller.search_summary())
+        print(f"  distilled {name} (M={steps}, {distiller.order} order) in {results[name][1]:.0f} s", flush=True)
     if "jys" in names:
         start = time.perf_counter()
         config = DistillationConfig(
             num_student_steps=steps, num_teacher_steps=teacher_ratio * steps, scheduler_type="lsd", **settings
         )
         times = jys_schedule(LSDDistiller(denoiser, baseline, config))
-        jys = LSDPlusScheduler.from_config({**variant(baseline).config, "timesteps": times.tolist()})
-        results["jys"] = (jys, time.perf_counter() - start)
+        jys = LSDPlusScheduler.from_config({**public_config(baseline), "timesteps": times.tolist()})
+        results["jys"] = (jys, time.perf_counter() - start, None)
         print(f"  searched jys (M={steps}) in {results['jys'][1]:.0f} s", flush=True)
     return results
 
 
-def keep_best_power(rows: list[dict], metric: str, key: Callable[[dict], float] | None = None) -> list[dict]:
-    """Of the power(gamma) rows keep the best (the strongest hand-made baseline), named `power`.
+def metric_search(
+    score: Callable[[LSDDiscreteScheduler], float],
+    baseline: LSDDiscreteScheduler,
+    steps: int,
+    start: torch.Tensor,
+    sweeps: int = 2,
+) -> tuple[LSDPlusScheduler, float, int]:
+    """A random-order schedule searched on the evaluation metric itself (the `metric_search` row: the ceiling of
+    random-order schedules). Coordinate moves of one boundary at a time in logit space (`boundary_candidates`), the
+    spread halved every sweep, a move kept only when it lowers `score`; `score` should use fixed seeds disjoint from
+    evaluation (common random numbers).
+
+    Returns:
+        `tuple`: the sampler, its score on the search seeds, and the number of evaluations.
+    """
+
+    def sampler(times: torch.Tensor) -> LSDPlusScheduler:
+        return LSDPlusScheduler.from_config({**public_config(baseline), "unmasking_order": "random",
+                                             "timesteps": times.tolist()})  # fmt: skip
+
+    times, best, evaluations = start.clone(), score(sampler(start)), 1
+    for sweep in range(sweeps):
+        for boundary in range(1, steps):
+            for candidate in boundary_candidates(times, boundary, spread=0.5 / 2**sweep):
+                if candidate == float(times[boundary]):
+                    continue
+                trial = times.clone()
+                trial[boundary] = candidate
+                value = score(sampler(trial))
+                evaluations += 1
+                if value < best:
+                    times, best = trial, value
+    return sampler(times), best, evaluations
+
+
+def keep_best(rows: list[dict], prefix: str, name: str, metric: str, key: Callable[[dict], float] | None = None):
+    """Of the rows named `prefix + schedule` keep the best, renamed `name`, with its schedule in `schedule`.
 
     Args:
-        rows (`list[dict]`): result rows, some named `power(gamma)`.
+        rows (`list[dict]`): result rows.
+        prefix (`str`): e.g. `"spread "`. name (`str`): the kept row's name, e.g. `"spread"`.
         metric (`str`): the best row has the lowest value of this metric...
         key (`Callable`, *optional*): ...or, when given, the lowest `key(row)`.
     """
+    group = [row for row in rows if row["sampler"].startswith(prefix)]
+    if not group:
+        return rows
+    best = min(group, key=key or (lambda row: row["metrics"][metric]))
+    kept = {**best, "sampler": name, "schedule": best["sampler"][len(prefix) :]}
+    return [row for row in rows if not row["sampler"].startswith(prefix)] + [kept]
+
+
+def public_config(scheduler: LSDDiscreteScheduler) -> dict:
+    """A scheduler's config without diffusers' private keys (what `from_config` takes back)."""
+    return {k: v for k, v in scheduler.config.items() if not k.startswith("_")}
+
+
+def keep_best_power(rows: list[dict], metric: str, key: Callable[[dict], float] | None = None) -> list[dict]:
+    """Keep the best hand-made schedule of each order (the strongest hand-made baselines): of the power(gamma) rows
+    the best, named `power` (with its `gamma`), and of each spread order's rows the best, named after the order.
+
+    Args:
+        rows (`list[dict]`): result rows, some named `power(gamma)` or `"<order> <schedule>"` (`spread_made`).
+        metric (`str`): the best row has the lowest value of this metric...
+        key (`Callable`, *optional*): ...or, when given, the lowest `key(row)`.
+    """
+    for order in SPREAD_ORDERS:
+        rows = keep_best(rows, f"{order} ", order, metric, key)
     powers = [row for row in rows if row["sampler"].startswith("power(")]
     others = [row for row in rows if not row["sampler"].startswith("power(")]
     if not powers:
@@ -105,9 +179,13 @@ def keep_best_power(rows: list[dict], metric: str, key: Callable[[dict], float] 
     return others + [{**best, "sampler": "power", "gamma": float(best["sampler"][len("power(") : -1])}]
 
 
-def learned_values(scheduler: LSDDiscreteScheduler) -> dict:
-    """The learned coefficients and schedule of a sampler (None for baselines), for the results file and plots."""
-    return {"coefficients": scheduler.config.coefficients, "timesteps": scheduler.config.get("timesteps")}
+def learned_values(scheduler: LSDDiscreteScheduler, search: dict | None = None) -> dict:
+    """The learned coefficients, schedule and order of a sampler (None for baselines), and what its search compared,
+    for the results file and plots."""
+    values = {"coefficients": scheduler.config.coefficients, "timesteps": scheduler.config.get("timesteps")}
+    if search:
+        values["search"] = {key: search[key] for key in ("best_seed", "verified") if key in search}
+    return values
 
 
 def previous_results(path: str | os.PathLike, protocol: dict, protocol_of: Callable[[dict], dict]) -> dict | None:

@@ -22,7 +22,9 @@ from common import (
     keep_best_power,
     learned_values,
     merge_rows,
+    metric_search,
     previous_results,
+    spread_made,
     variant,
     write_results,
 )
@@ -50,6 +52,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--teacher_model", default=None, help="a folder from examples/train_teacher.py --mode countdown"
     )
+    parser.add_argument(
+        "--metric_search",
+        type=int,
+        nargs="*",
+        default=[4, 8, 16],
+        help="the M at which to run "
+        "metric_search (exact oracle only): a schedule searched on the violation rate itself",
+    )
+    parser.add_argument("--search_samples", type=int, default=512, help="samples per metric_search evaluation")
+    parser.add_argument("--search_seed", type=int, default=5000, help="metric_search's seeds (disjoint from both)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--append", action="store_true", help="keep the file's teacher row and other rows")
     parser.add_argument("--output", default=None, help="default: benchmarks/results/<task>.json")
@@ -66,6 +78,25 @@ def load_denoiser(args: argparse.Namespace, oracle: MarkovChainOracle):
                          f"{oracle.vocab_size}.")  # fmt: skip
     denoiser = NativeAdapter(model, oracle.vocab_size)
     return (AutocastDenoiser(denoiser) if args.precision == "bf16" else denoiser), "countdown-trained"
+
+
+def search_on_the_metric(args: argparse.Namespace, denoiser, baseline, steps: int, metrics):
+    """The metric_search row: a random-order schedule searched on the violation rate of `--search_samples` samples
+    drawn with the search seeds (common random numbers), from the best hand-made schedule on those seeds."""
+    start = time.perf_counter()
+
+    def score(scheduler) -> float:
+        samples = sample_in_batches(denoiser, scheduler, args.search_samples, args.seq_len, steps, args.search_seed)
+        return metrics(samples)["violation_rate"]
+
+    hand = {name: scheduler for name, scheduler in hand_made(baseline, args.power_grid).items() if name != "euler"}
+    first = min(hand, key=lambda name: score(hand[name]))
+    hand[first].set_timesteps(steps)
+    searched, value, evaluations = metric_search(score, baseline, steps, hand[first].schedule)
+    print(f"  metric_search (M={steps}) from {first}: {value:.4f} on the search seeds, {evaluations} evaluations")
+    details = {"start": first, "evaluations": evaluations, "search_samples": args.search_samples,
+               "search_seed": args.search_seed, "search_violation_rate": value}  # fmt: skip
+    return searched, time.perf_counter() - start, details
 
 
 def protocol_of(record: dict) -> dict:
@@ -113,17 +144,26 @@ def main(args: argparse.Namespace) -> None:
         samplers = {name: (scheduler, steps) for name, scheduler in hand_made(baseline).items()
                     if not name.startswith("power(") or name in powers}  # fmt: skip
         samplers["confidence"] = (variant(baseline, unmasking_order="confidence"), steps)
-        samplers.update({name: (scheduler, steps) for name, (scheduler, _) in distilled.items()})
+        samplers.update({name: (scheduler, steps) for name, scheduler in
+                         spread_made(baseline, ["spread"], args.power_grid).items()})  # fmt: skip
+        samplers.update({name: (scheduler, steps) for name, (scheduler, _, _) in distilled.items()})
+        search = None
+        if args.teacher_model is None and steps in args.metric_search:
+            search = search_on_the_metric(args, denoiser, baseline, steps, metrics)
+            samplers["metric_search"] = (search[0], steps)
         cells = compare_samplers(denoiser, samplers, metrics, args.samples, args.seq_len, args.eval_seed)
         for row in cells:
             if row["sampler"] in distilled:
-                scheduler, seconds = distilled[row["sampler"]]
-                row.update(distill_seconds=round(seconds, 1), **learned_values(scheduler))
+                scheduler, seconds, summary = distilled[row["sampler"]]
+                row.update(distill_seconds=round(seconds, 1), **learned_values(scheduler, summary))
                 row["distillation"] = {"teacher_steps": args.teacher_ratio * steps, "train_batch_size":
                                        args.train_batch_size, "split_evaluations": args.split_evaluations}  # fmt: skip
+            if row["sampler"] == "metric_search":
+                scheduler, seconds, details = search
+                row.update(distill_seconds=round(seconds, 1), **details, **learned_values(scheduler))
         cells = keep_best_power(cells, "violation_rate")
         for row in cells:
-            print(f"  M={steps:<3} {row['sampler']:<15} {row['metrics']}", flush=True)
+            print(f"  M={steps:<3} {row['sampler']:<15} {row['unmasking_order']:<8} {row['metrics']}", flush=True)
         rows = merge_rows(rows, cells)
         # written after every M: an interrupted run keeps the step counts it finished
         write_results(output, task, teacher, rows, {

@@ -15,7 +15,16 @@ import time
 from pathlib import Path
 
 import torch
-from common import POWER_GRID, distil_all, hand_made, keep_best_power, learned_values, variant, write_results
+from common import (
+    POWER_GRID,
+    distil_all,
+    hand_made,
+    keep_best_power,
+    learned_values,
+    spread_made,
+    variant,
+    write_results,
+)
 
 from lsd_schedulers import LSDVQImagePipeline
 from lsd_schedulers.data import load_fashion_mnist
@@ -37,7 +46,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--teacher_steps", type=int, default=1024, help="N of the teacher row")
     parser.add_argument("--power_grid", type=float, nargs="+", default=list(POWER_GRID), help="gammas for `power`")
     parser.add_argument("--guidance_scale", type=float, default=2.0)
-    parser.add_argument("--distilled", nargs="+", default=["jys", "lsd", "lsd_plus", "lsd_paper", "lsd_plus_paper"])
+    parser.add_argument("--distilled", nargs="+", default=["jys", "lsd", "lsd_plus", "lsd_plus_random", "lsd_paper",
+                                                          "lsd_plus_paper"])  # fmt: skip
     parser.add_argument("--split_evaluations", type=int, default=8, help="golden-section evaluations per boundary")
     parser.add_argument("--train_batch_size", type=int, default=64)
     parser.add_argument("--eval_seed", type=int, default=1_000_000, help="disjoint from distillation seeds (< 1000)")
@@ -71,10 +81,11 @@ def main(args: argparse.Namespace) -> None:
     classifier = ImageClassifier.from_pretrained(args.classifier).eval()
     test_images, _ = load_fashion_mnist("test", args.data_dir)
     reference_features, _ = classify(classifier, test_images)
-    baseline = variant(pipe.scheduler)
-    denoiser = ClassConditionalAdapter(pipe.transformer.eval(), None, args.guidance_scale, baseline.config.vocab_size)
     grid_side = pipe.vqvae.config.sample_size // pipe.vae_scale_factor
     seq_len = grid_side**2
+    # the token grid lets the 2-D spread order (and distillation's choice of orders) read flattened samples
+    baseline = variant(pipe.scheduler, token_grid_shape=[grid_side, grid_side])
+    denoiser = ClassConditionalAdapter(pipe.transformer.eval(), None, args.guidance_scale, baseline.config.vocab_size)
 
     requested = torch.arange(args.samples) % 10  # batches of BATCH rows, row i drawn for class i mod 10
     last_grids: dict[str, torch.Tensor] = {}
@@ -108,24 +119,29 @@ def main(args: argparse.Namespace) -> None:
         samplers = {name: (scheduler, steps) for name, scheduler in hand_made(baseline).items()
                     if not name.startswith("power(") or name in powers}  # fmt: skip
         samplers["confidence"] = (variant(baseline, unmasking_order="confidence"), steps)
-        samplers.update({name: (scheduler, steps) for name, (scheduler, _) in distilled.items()})
-        if "lsd_plus" in distilled:  # the learned schedule with MaskGIT's confidence order
-            samplers["lsd_plus_confidence"] = (variant(distilled["lsd_plus"][0], unmasking_order="confidence"), steps)
+        samplers.update({name: (scheduler, steps) for name, scheduler in
+                         spread_made(baseline, ["spread", "spread_2d"], args.power_grid).items()})  # fmt: skip
+        samplers.update({name: (scheduler, steps) for name, (scheduler, _, _) in distilled.items()})
         grids = {"teacher": teacher_grid}
         cells = []
         for name, sampler in samplers.items():
             cells += compare_samplers(denoiser, {name: sampler}, metrics, args.samples, seq_len, args.eval_seed, BATCH)
             grids[name] = last_grids["latest"]
         for row in cells:
-            source = distilled.get(row["sampler"]) or distilled.get(row["sampler"].removesuffix("_confidence"))
-            if source is not None:
-                row.update(distill_seconds=round(source[1], 1), **learned_values(samplers[row["sampler"]][0]))
-        cells = keep_best_power(cells, "fd_classifier")
+            if row["sampler"] in distilled:
+                scheduler, seconds, summary = distilled[row["sampler"]]
+                row.update(distill_seconds=round(seconds, 1), **learned_values(scheduler, summary))
+        best = {row["sampler"]: row for row in keep_best_power(cells, "fd_classifier")}
+        cells = list(best.values())
         for row in cells:
             print(f"  M={steps:<3} {row['sampler']:<20} {row['metrics']}", flush=True)
         rows.extend(cells)
         if args.grid_dir:
-            shown = [name for name in grids if not name.startswith("power(") and name != "tweedie"]
+            # one grid row per table row: the kept hand-made schedule of each order stands for its family
+            kept = {f"{name} {row['schedule']}": name for name, row in best.items() if "schedule" in row}
+            kept.update({f"power({row['gamma']})": "power" for row in best.values() if "gamma" in row})
+            grids = {kept.get(name, name): images for name, images in grids.items()}
+            shown = [name for name in grids if name in best and name != "tweedie" or name == "teacher"]
             save_grid(
                 {name: grids[name] for name in shown}, steps, Path(args.grid_dir) / f"image-samples-M{steps}.png"
             )

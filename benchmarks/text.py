@@ -31,6 +31,7 @@ from common import (
     learned_values,
     merge_rows,
     previous_results,
+    spread_made,
     variant,
     write_results,
 )
@@ -41,8 +42,8 @@ from lsd_schedulers.metrics import load_metric
 from lsd_schedulers.metrics.evaluation import compare_samplers, sample_in_batches
 from lsd_schedulers.models import NativeAdapter
 
-SAMPLERS = ("euler", "tweedie", "cosine", "power", "confidence", "jys", *DISTILLED)
-DEFAULT_SAMPLERS = ["euler", "cosine", "power", "confidence", "jys", "lsd", "lsd_plus"]
+SAMPLERS = ("euler", "tweedie", "cosine", "power", "confidence", "spread", "jys", *DISTILLED)
+DEFAULT_SAMPLERS = ["euler", "cosine", "power", "confidence", "spread", "jys", "lsd", "lsd_plus", "lsd_plus_random"]
 METRICS = ("gen_ppl", "entropy", "mauve")
 
 
@@ -250,6 +251,9 @@ def main(args: argparse.Namespace) -> None:
     wanted = [name for name in ("euler", "tweedie", "cosine", "confidence") if name in args.samplers]
     if "power" in args.samplers:
         wanted += [f"power({gamma})" for gamma in args.power_grid]
+    if "spread" in args.samplers:  # the spread order with each hand-made schedule; the best is kept
+        hand.update(spread_made(baseline, ["spread"], args.power_grid))
+        wanted += [name for name in hand if name.startswith("spread ")]
     to_distil = [name for name in args.samplers if name in (*DISTILLED, "jys")]
 
     gap_metrics = [m for m in ("gen_ppl", "mauve") if m in args.metrics]
@@ -270,8 +274,8 @@ def main(args: argparse.Namespace) -> None:
         for row, details in zip(cells, scorer.details[first:]):
             row.update(details)
             if row["sampler"] in distilled:
-                scheduler, distill_seconds = distilled[row["sampler"]]
-                row.update(distill_seconds=round(distill_seconds, 1), **learned_values(scheduler))
+                scheduler, distill_seconds, summary = distilled[row["sampler"]]
+                row.update(distill_seconds=round(distill_seconds, 1), **learned_values(scheduler, summary))
                 row["distillation"] = {"teacher_steps": args.teacher_ratio * steps, "train_batch_size":
                                        args.train_batch_size, "split_evaluations": args.split_evaluations}  # fmt: skip
         cells = keep_best_power(cells, selected_by, key=key)

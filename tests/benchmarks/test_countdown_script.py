@@ -32,9 +32,11 @@ def test_countdown_benchmark_writes_every_row(tmp_path):
         "cosine",
         "power",
         "confidence",
+        "spread",
         "jys",
         "lsd",
         "lsd_plus",
+        "lsd_plus_random",
         "lsd_paper",
         "lsd_plus_paper",
     }
@@ -48,6 +50,7 @@ def test_countdown_benchmark_writes_every_row(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     grown = json.loads(output.read_text())
     assert grown["teacher"] == record["teacher"] and len(grown["commands"]) == 2
-    assert [row["nfe"] for row in grown["rows"]] == [2] * len(record["rows"]) + [3] * 6  # 5 hand-made + lsd_plus
+    # 6 hand-made (euler, tweedie, cosine, power, confidence, spread) + lsd_plus
+    assert [row["nfe"] for row in grown["rows"]] == [2] * len(record["rows"]) + [3] * 7
     lsd_plus = next(row for row in grown["rows"] if row["nfe"] == 3 and row["sampler"] == "lsd_plus")
     assert lsd_plus["distillation"] == {"teacher_steps": 6, "train_batch_size": 4, "split_evaluations": 8}

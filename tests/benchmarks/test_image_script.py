@@ -44,12 +44,15 @@ def test_image_benchmark_writes_rows_grids_and_report(tmp_path):
     record = json.loads(output.read_text())
     assert record["task"] == "image" and record["teacher"]["nfe"] == 4
     samplers = {row["sampler"] for row in record["rows"]}
-    assert samplers == {"euler", "tweedie", "cosine", "power", "confidence", "jys", "lsd_plus", "lsd_plus_confidence"}
+    assert samplers == {"euler", "tweedie", "cosine", "power", "confidence", "spread", "spread_2d", "jys", "lsd_plus"}
     for row in record["rows"]:
         assert set(row["metrics"]) == {"fd_classifier", "class_accuracy"}
         assert row["metrics"]["fd_classifier"] >= 0 and 0 <= row["metrics"]["class_accuracy"] <= 1
-    learned = next(row for row in record["rows"] if row["sampler"] == "lsd_plus_confidence")
+    learned = next(row for row in record["rows"] if row["sampler"] == "lsd_plus")
     assert len(learned["timesteps"]) == 3 and "distill_seconds" in learned
+    # the baseline carries the token grid: the 2-D spread order samples the flattened grids
+    assert "spread_2d" in {row["sampler"] for row in record["rows"]}
+    assert learned["unmasking_order"] in ("random", "spread", "spread_2d") and "verified" in learned["search"]
     assert (tmp_path / "grids" / "image-samples-M2.png").stat().st_size > 0
 
     # the report renders an image section from these results

@@ -7,9 +7,11 @@ resumed to the same result (each step draws from generators seeded by (seed, ste
   golden-section search, as Jump Your Steps does), `seeds` (every candidate order x every seed schedule - uniform,
   cosine, the power grid, the split result - scored under the objective on common random numbers; the best is
   kept), `refine` (moves of one boundary at a time, accepted only when they lower the cost on common random
-  numbers), `verify` (the refined schedule against the best seed on a fresh common batch; the better is kept, so
-  the learned sampler's objective is never above any seed's), then `coefficients`.
-- path-KL + LSD:   `seeds` over the candidate orders on the baseline grid (when there are several), `coefficients`.
+  numbers), `coefficients`, then `verify` (the result against the best seed, and against the refined schedule
+  with Phi = 1, on a fresh common batch; the best is kept, so the learned sampler's objective is never above the
+  best seed's).
+- path-KL + LSD:   `seeds` over the candidate orders on the baseline grid (when there are several),
+  `coefficients`, `verify` (the learned coefficients against Phi = 1).
 - paper:           `gradient` rounds of Adam on the coefficients (and, for LSD+, the schedule logits).
 
 A `coefficients` / `gradient` round samples fresh trajectories with the current values, caches their statistics,
@@ -122,10 +124,10 @@ class LSDDistiller:
             stages.append(("split", steps - 1))
             stages.append(("seeds", len(self.candidate_orders) * len(self.seed_names)))
             stages.append(("refine", config.refine_sweeps * (steps - 1)))
-            stages.append(("verify", 1))
         elif len(self.candidate_orders) > 1 and steps > 1:
             stages.append(("seeds", len(self.candidate_orders)))
         stages.append(("coefficients", config.coefficient_rounds))
+        stages.append(("verify", 1))
         return stages
 
     @property
@@ -326,21 +328,34 @@ class LSDDistiller:
         return {"boundary": boundary, "tau": candidates[best], "local_path_kl": costs[best]}
 
     def _verify_step(self, index: int) -> dict:
-        """The refined schedule against the best seed on one fresh batch with common random numbers."""
-        seed = self.search_state["best_seed"]
-        refined, seeded = self.times(), torch.tensor(seed["times"], dtype=torch.float64)
+        """The learned sampler against what it started from, on one fresh batch with common random numbers.
+
+        Candidates: the best seed schedule (LSD+) or the baseline grid (LSD) with Phi = 1, the refined schedule with
+        Phi = 1 (LSD+), and the refined schedule with the learned coefficients. The lowest cost is kept, so the
+        result is never worse under the objective than where the search started.
+        """
+        steps, ones = self.config.num_student_steps, torch.ones(self.config.num_student_steps, dtype=torch.float64)
+        seed = self.search_state.get("best_seed", {"seed": "baseline", "times": self.times().tolist()})
+        candidates = {seed["seed"]: (torch.tensor(seed["times"], dtype=torch.float64), ones)}
+        if self.config.scheduler_type == "lsd_plus" and steps > 1:
+            candidates["refined"] = (self.times(), ones)
+        candidates["learned"] = (self.times(), self.coefficients())
         generator = self.generator(6, index)
         state = generator.get_state()
-        refined_cost = self.path_kl_per_sequence(refined, generator)
-        generator.set_state(state)
-        seeded_cost = self.path_kl_per_sequence(seeded, generator)
-        difference, error = self.mean_and_error(refined_cost - seeded_cost)
-        kept = "refined" if difference <= 0 else seed["seed"]
-        if kept != "refined":
-            self.parameters.set_time_schedule(seeded)
-        self.search_state["verified"] = {"kept": kept, "difference": difference, "standard_error": error,
-                                         "seed": seed["seed"], "order": seed["order"]}  # fmt: skip
-        return {"path_kl_difference": difference, "standard_error": error, "kept": kept}
+        costs = {}
+        for name, (times, coefficients) in candidates.items():
+            generator.set_state(state)
+            costs[name] = self.path_kl_per_sequence(times, generator, coefficients)
+        means = {name: self.mean_over_processes(cost) for name, cost in costs.items()}
+        kept = min(means, key=means.get)
+        difference, error = self.mean_and_error(costs[kept] - costs[seed["seed"]])
+        times, coefficients = candidates[kept]
+        self.parameters.set_time_schedule(times)
+        with torch.no_grad():
+            self.parameters.log_coefficients.copy_(torch.log(coefficients))
+        self.search_state["verified"] = {"kept": kept, "costs": means, "difference": difference,
+                                         "standard_error": error, "seed": seed["seed"]}  # fmt: skip
+        return {"kept": kept, "path_kl_difference": difference, "standard_error": error}
 
     def _coefficients_step(self, index: int) -> dict:
         generator = self.generator(3, index)

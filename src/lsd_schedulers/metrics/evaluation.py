@@ -47,7 +47,8 @@ def compare_samplers(
     seed: int,
     batch_size: int = 128,
 ) -> list[dict]:
-    """One row per sampler: `{"sampler", "nfe", "metrics", "sample_seconds"}`, all on the same evaluation seeds.
+    """One row per sampler: `{"sampler", "nfe", "unmasking_order", "metrics", "sample_seconds"}`, all on the same
+    evaluation seeds.
 
     Args:
         denoiser (`Callable`): the frozen model.
@@ -63,7 +64,8 @@ def compare_samplers(
         start = time.perf_counter()
         samples = sample_in_batches(denoiser, scheduler, num_samples, seq_len, steps, seed, batch_size)
         seconds = time.perf_counter() - start
-        rows.append({"sampler": name, "nfe": steps, "metrics": metrics(samples), "sample_seconds": round(seconds, 2)})
+        rows.append({"sampler": name, "nfe": steps, "unmasking_order": scheduler.config.unmasking_order,
+                     "metrics": metrics(samples), "sample_seconds": round(seconds, 2)})  # fmt: skip
     return rows
 
 
