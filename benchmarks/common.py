@@ -65,6 +65,7 @@ def distil_all(
     steps: int,
     names: Iterable[str] | None = None,
     teacher_ratio: int = 8,
+    start_states=None,
     **settings,
 ) -> dict[str, tuple]:
     """The distilled samplers of the line-up at M = `steps`: name -> (scheduler, seconds, search summary).
@@ -75,6 +76,7 @@ def distil_all(
         steps (`int`): M, the student's model calls.
         names (`Iterable[str]`, *optional*): which of `DISTILLED` and `"jys"` to run; default: all of them.
         teacher_ratio (`int`, defaults to 8): the distillation teacher takes N = teacher_ratio * M steps.
+        start_states (`Callable`, *optional*): x_1 with conditioning in place (`Teacher.start_states`).
         **settings: more `DistillationConfig` fields (batch_size, seq_len...).
     """
     names = [*DISTILLED, "jys"] if names is None else list(names)
@@ -88,7 +90,7 @@ def distil_all(
         config = DistillationConfig(num_student_steps=steps, num_teacher_steps=teacher_ratio * steps,
                                     **{**settings, **fields})  # fmt: skip
         start = time.perf_counter()
-        distiller = LSDDistiller(denoiser, baseline, config).fit()
+        distiller = LSDDistiller(denoiser, baseline, config, start=start_states).fit()
         results[name] = (distiller.to_scheduler(), time.perf_counter() - start, distiller.search_summary())
         print(f"  distilled {name} (M={steps}, {distiller.order} order) in {results[name][1]:.0f} s", flush=True)
     if "jys" in names:
@@ -96,7 +98,7 @@ def distil_all(
         config = DistillationConfig(
             num_student_steps=steps, num_teacher_steps=teacher_ratio * steps, scheduler_type="lsd", **settings
         )
-        times = jys_schedule(LSDDistiller(denoiser, baseline, config))
+        times = jys_schedule(LSDDistiller(denoiser, baseline, config, start=start_states))
         jys = LSDPlusScheduler.from_config({**public_config(baseline), "timesteps": times.tolist()})
         results["jys"] = (jys, time.perf_counter() - start, None)
         print(f"  searched jys (M={steps}) in {results['jys'][1]:.0f} s", flush=True)

@@ -40,6 +40,7 @@ def generate(
     sample: torch.LongTensor | None = None,
     device: torch.device | str | None = None,
     callback: Callable[[int, torch.Tensor, torch.LongTensor], None] | None = None,
+    block: tuple[int, int] | None = None,
 ) -> torch.LongTensor:
     """Sample token sequences with `scheduler`, calling `denoiser(x_t, t)` exactly once per step.
 
@@ -52,15 +53,19 @@ def generate(
         sample (`torch.LongTensor`, *optional*): a starting x_1 (e.g. with some positions already revealed).
         device (`torch.device`, *optional*): where sampling runs.
         callback (`Callable`, *optional*): called as `callback(step_index, timestep, sample)` after each step.
+        block (`tuple[int, int]`, *optional*): step only positions `start:end` (one block of semi-autoregressive
+            decoding); the model still sees the whole sequence.
     """
     if sample is None:
         if shape is None:
             raise ValueError("Pass either shape=(batch_size, seq_len) or a starting sample.")
         sample = initial_noise(scheduler, shape, generator, device)
     scheduler.set_timesteps(num_inference_steps, device=sample.device)
+    start, end = block if block is not None else (0, sample.shape[1])
     for index, t in enumerate(scheduler.timesteps):
-        model_output = denoiser(sample, t.expand(sample.shape[0]))
-        sample = scheduler.step(model_output, t, sample, generator=generator).prev_sample
+        model_output = denoiser(sample, t.expand(sample.shape[0]))[:, start:end]
+        stepped = scheduler.step(model_output, t, sample[:, start:end], generator=generator).prev_sample
+        sample = torch.cat([sample[:, :start], stepped, sample[:, end:]], dim=1)
         if callback is not None:
             callback(index, t, sample)
     return sample

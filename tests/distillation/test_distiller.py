@@ -86,12 +86,13 @@ def test_search_keeps_the_best_seed_unless_refinement_beats_it(oracle):
     seeds = summary["seeds"]
     assert len(seeds) == 2 * 7  # {random, spread} x {linear, cosine, 4 powers, jys}
     best = summary["best_seed"]
-    assert best["path_kl"] == min(score["path_kl"] for score in seeds.values())
+    lowest = min(score["path_kl"] for score in seeds.values())
+    assert best["path_kl"] <= lowest + 1e-9 * (1 + abs(lowest))
     assert all(score["standard_error"] > 0 for score in seeds.values())
     verified = summary["verified"]
     # the kept candidate has the lowest cost of {best seed, refined with Phi = 1, refined with learned Phi}
     assert set(verified["costs"]) == {best["seed"], "refined", "learned"}
-    assert verified["costs"][verified["kept"]] == min(verified["costs"].values())
+    assert verified["costs"][verified["kept"]] <= min(verified["costs"].values()) + 1e-9
     assert verified["difference"] <= 0
     if verified["kept"] == best["seed"]:
         torch.testing.assert_close(distiller.times(), torch.tensor(best["times"], dtype=torch.float64))

@@ -114,3 +114,12 @@ def test_rate_path_kl_is_kept_for_comparison_and_needs_its_statistics():
     _, plain = statistics_of_one_rollout("path_kl")
     with pytest.raises(ValueError, match="rate_path_kl needs the rate statistics"):
         rate_path_kl_interval_loss(distiller.student(), plain[0], 1.0)
+
+
+def test_ties_in_cost_keep_the_first_candidate():
+    """Float noise around an exact zero cost must not choose the seed (listing order does: uniform first)."""
+    from lsd_schedulers.distillation.distiller import first_of_the_best
+
+    candidates = [{"seed": "linear", "cost": 6e-16}, {"seed": "jys", "cost": 1.8e-16}, {"seed": "cosine", "cost": 0.1}]
+    assert first_of_the_best(candidates, "cost")["seed"] == "linear"
+    assert first_of_the_best([{"seed": "a", "cost": 0.2}, {"seed": "b", "cost": 0.1}], "cost")["seed"] == "b"

@@ -143,3 +143,22 @@ def test_push_to_hub_then_load_by_repo_id(tmp_path, monkeypatch):
     loaded = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     assert loaded.stdout.split() == ["4", "5"]
+
+
+@pytest.mark.slow
+def test_two_processes_on_a_model_learn_identical_parameters(tmp_path):
+    from conftest import tiny_text_pipeline
+
+    from lsd_schedulers import LSDMaskedTextPipeline
+
+    tiny_text_pipeline().save_pretrained(tmp_path / "teacher")
+    output = tmp_path / "out"
+    run(["--pretrained_model_name_or_path", str(tmp_path / "teacher"), "--seq_len", "12", "--student_steps", "2",
+         "--teacher_steps", "4", "--train_batch_size", "4", "--split_evaluations", "2", "--coefficient_rounds", "1",
+         "--adam_steps_per_round", "2", "--eval_samples", "8", "--output_dir", str(output), "--save_pipeline"],
+        processes=2)  # fmt: skip
+    result = json.loads((output / "distillation_results.json").read_text())
+    assert result["num_processes"] == 2 and result["parameters_identical_across_processes"] is True
+    pipe = LSDMaskedTextPipeline.from_pretrained(output / "pipeline")
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe(batch_size=2, seq_len=12, generator=torch.Generator().manual_seed(0)).nfe == 2

@@ -1,49 +1,11 @@
 """Our schedulers inside diffusers' AmusedPipeline (`pipe.scheduler = LSDDiscreteScheduler(...)`), tiny components."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
-from diffusers import AmusedPipeline, UVit2DModel, VQModel
-from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer
+from conftest import tiny_amused
 
 from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler
-
-
-def tiny_tokenizer(folder):
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for letter in letters:
-        vocab[letter] = len(vocab)
-        vocab[letter + "</w>"] = len(vocab)
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16)
-
-
-def tiny_amused(tmp_path, vocab_size: int, codebook_size: int, scheduler):
-    torch.manual_seed(0)
-    transformer = UVit2DModel(
-        hidden_size=8, use_bias=False, hidden_dropout=0.0, cond_embed_dim=8, micro_cond_encode_dim=2,
-        micro_cond_embed_dim=10, encoder_hidden_size=8, vocab_size=vocab_size, codebook_size=codebook_size,
-        in_channels=8, block_out_channels=8, num_res_blocks=1, downsample=True, upsample=True, block_num_heads=1,
-        num_hidden_layers=1, num_attention_heads=1, attention_dropout=0.0, intermediate_size=8,
-        layer_norm_eps=1e-06, ln_elementwise_affine=True,
-    )  # fmt: skip
-    vqvae = VQModel(
-        act_fn="silu", block_out_channels=[8], down_block_types=["DownEncoderBlock2D"], in_channels=3,
-        latent_channels=8, layers_per_block=1, norm_num_groups=8, num_vq_embeddings=codebook_size, out_channels=3,
-        sample_size=8, up_block_types=["UpDecoderBlock2D"], mid_block_add_attention=False, lookup_from_codebook=True,
-    )  # fmt: skip
-    text_encoder = CLIPTextModelWithProjection(
-        CLIPTextConfig(bos_token_id=0, eos_token_id=1, hidden_size=8, intermediate_size=16, num_attention_heads=2,
-                       num_hidden_layers=1, pad_token_id=1, vocab_size=60, projection_dim=8)
-    )  # fmt: skip
-    pipe = AmusedPipeline(vqvae=vqvae, tokenizer=tiny_tokenizer(tmp_path), text_encoder=text_encoder,
-                          transformer=transformer, scheduler=scheduler)  # fmt: skip
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
 
 
 @pytest.mark.parametrize("order", ["random", "confidence", "spread", "spread_2d"])

@@ -5,34 +5,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import publish_to_fake_hub
-from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast
+from conftest import publish_to_fake_hub, tiny_bert, tiny_text_pipeline
 
-from lsd_schedulers import LSDDiscreteScheduler, LSDMaskedTextPipeline, LSDPlusScheduler, MaskedDiffusionTransformer
-
-WORDS = ["the", "cat", "sat", "on", "mat", "a", "dog", "ran", "far", "home"]
-
-
-def tiny_tokenizer() -> PreTrainedTokenizerFast:
-    vocab = {word: index for index, word in enumerate(WORDS)}
-    vocab["[UNK]"], vocab["[MASK]"] = len(vocab), len(vocab) + 1
-    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", mask_token="[MASK]")
+from lsd_schedulers import LSDDiscreteScheduler, LSDMaskedTextPipeline, LSDPlusScheduler
 
 
 @pytest.fixture
 def pipe():
-    tokenizer = tiny_tokenizer()
-    vocab_size, mask = len(tokenizer), tokenizer.mask_token_id
-    torch.manual_seed(0)
-    transformer = MaskedDiffusionTransformer(vocab_size, mask, max_seq_len=32, hidden_size=16, num_layers=1,
-                                             num_heads=2)  # fmt: skip
-    scheduler = LSDDiscreteScheduler(vocab_size=vocab_size, mask_token_id=mask)
-    pipeline = LSDMaskedTextPipeline(transformer=transformer, tokenizer=tokenizer, scheduler=scheduler)
-    pipeline.set_progress_bar_config(disable=True)
-    return pipeline
+    return tiny_text_pipeline()
 
 
 def test_generates_sequences_and_texts(pipe):
@@ -132,3 +112,59 @@ def test_spread_order_keeps_the_prompt_and_reveals_every_position(pipe):
     prefix = torch.tensor(pipe.tokenizer("the cat", add_special_tokens=False)["input_ids"])
     assert torch.equal(out.sequences[:, :2], prefix.expand(2, 2))
     assert not (out.sequences == pipe.tokenizer.mask_token_id).any()
+
+
+@pytest.fixture
+def bert_pipe(tmp_path):
+    model, tokenizer = tiny_bert(tmp_path / "bert")
+    with torch.no_grad():  # make the special ids the model's favourites: suppression must still keep them out
+        model.cls.predictions.decoder.bias[:4] = 8.0
+    scheduler = LSDDiscreteScheduler(vocab_size=25, mask_token_id=4)
+    pipeline = LSDMaskedTextPipeline(transformer=model, tokenizer=tokenizer, scheduler=scheduler)
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def test_bert_style_prompts_get_their_special_tokens_and_special_ids_are_never_drawn(bert_pipe):
+    out = bert_pipe(batch_size=4, seq_len=12, prompt="A C D", num_inference_steps=3,
+                    generator=torch.Generator().manual_seed(0))  # fmt: skip
+    sequences = out.sequences
+    assert (sequences[:, 0] == 2).all() and (sequences[:, -1] == 3).all()  # [CLS] ... [SEP], kept
+    assert sequences[:, 1:4].tolist() == [[5, 6, 7]] * 4  # the prompt after [CLS]
+    assert (sequences[:, 1:-1] >= 5).all()  # no pad / unk / cls / sep / mask was sampled
+    assert all("[CLS]" not in text and "[SEP]" not in text and text.startswith("A C D") for text in out.texts)
+    allowed = bert_pipe(batch_size=4, seq_len=12, num_inference_steps=3, allow_special_tokens=True,
+                        generator=torch.Generator().manual_seed(0)).sequences  # fmt: skip
+    assert (allowed[:, 1:-1] < 4).any()  # the model's favourite special ids come back when allowed
+
+
+def test_mismatched_mask_or_vocabulary_is_a_clear_error(bert_pipe):
+    bert_pipe.scheduler = LSDDiscreteScheduler(vocab_size=25)  # default mask id 24 is the residue Y
+    with pytest.raises(ValueError, match=r"mask_token_id 24 is not the tokenizer's mask id 4 \('\[MASK\]'\)"):
+        bert_pipe(batch_size=1, seq_len=8, num_inference_steps=2)
+    bert_pipe.scheduler = LSDDiscreteScheduler(vocab_size=20, mask_token_id=4)
+    with pytest.raises(ValueError, match="tokenizer has 25 ids but the scheduler's vocab_size is 20"):
+        bert_pipe(batch_size=1, seq_len=8, num_inference_steps=2)
+
+
+def test_one_block_as_long_as_the_sequence_is_the_plain_run(pipe):
+    kwargs = {"batch_size": 3, "seq_len": 12, "num_inference_steps": 4, "output_type": "seq"}
+    plain = pipe(**kwargs, generator=torch.Generator().manual_seed(5))
+    blocked = pipe(**kwargs, block_length=12, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(plain.sequences, blocked.sequences) and plain.nfe == blocked.nfe == 4
+
+
+def test_blocks_are_generated_left_to_right_with_earlier_blocks_as_context(pipe):
+    mask = pipe.tokenizer.mask_token_id
+    inputs = []
+    hook = pipe.transformer.register_forward_hook(lambda module, args, output: inputs.append(args[0].clone()))
+    out = pipe(batch_size=2, seq_len=12, num_inference_steps=3, block_length=4, output_type="seq",
+               generator=torch.Generator().manual_seed(0))  # fmt: skip
+    hook.remove()
+    assert out.nfe == 9 and len(inputs) == 9 and not (out.sequences == mask).any()
+    for call, seen in enumerate(inputs):
+        block = call // 3
+        assert not (seen[:, : 4 * block] == mask).any()  # earlier blocks are complete when a block starts
+        assert (seen[:, 4 * (block + 1) :] == mask).all()  # later blocks are still masked
+    # the model's input in block 1 holds block 0's final tokens: later blocks condition on earlier ones
+    assert torch.equal(inputs[3][:, :4], out.sequences[:, :4])

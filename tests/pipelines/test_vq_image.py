@@ -4,30 +4,16 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from diffusers import VQModel
+from conftest import tiny_vq_pipeline
 
-from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler, LSDVQImagePipeline, MaskedDiffusionTransformer
+from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler, LSDVQImagePipeline
 
 CODEBOOK = 16
 
 
-def tiny_vqvae() -> VQModel:
-    return VQModel(
-        in_channels=1, out_channels=1, down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 8), layers_per_block=1, latent_channels=4,
-        vq_embed_dim=4, sample_size=8, num_vq_embeddings=CODEBOOK, norm_num_groups=4, lookup_from_codebook=True,
-    )  # fmt: skip
-
-
 @pytest.fixture
 def pipe():
-    torch.manual_seed(0)
-    transformer = MaskedDiffusionTransformer(CODEBOOK + 1, CODEBOOK, max_seq_len=16, hidden_size=16, num_layers=1,
-                                             num_heads=2, num_classes=3)  # fmt: skip
-    scheduler = LSDDiscreteScheduler(vocab_size=CODEBOOK + 1, mask_token_id=CODEBOOK)
-    pipeline = LSDVQImagePipeline(vqvae=tiny_vqvae(), transformer=transformer, scheduler=scheduler)
-    pipeline.set_progress_bar_config(disable=True)
-    return pipeline
+    return tiny_vq_pipeline(CODEBOOK)
 
 
 def run(pipe, seed=0, **kwargs):

@@ -45,6 +45,8 @@ class LSDDistiller:
         process_index (`int`, defaults to 0): this process's rank; each rank samples its own trajectories.
         reduce (`Callable`, *optional*): averages a tensor over processes (e.g. `accelerator.reduce(x, "mean")`).
         num_processes (`int`, defaults to 1): how many processes `reduce` averages over (for standard errors).
+        start (`Callable`, *optional*): `start(batch_size, generator)` -> x_1 with conditioning in place (a prompt's
+            tokens revealed); default all MASK (or uniform noise). `Teacher.start_states` fits.
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class LSDDistiller:
         process_index: int = 0,
         reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
         num_processes: int = 1,
+        start: Callable[[int, torch.Generator], torch.LongTensor] | None = None,
     ):
         if teacher.has_learned_values:
             raise ValueError("The teacher must be a baseline sampler (no learned coefficients or timesteps).")
@@ -63,6 +66,7 @@ class LSDDistiller:
         self.process_index = process_index
         self.num_processes = num_processes
         self.reduce = reduce if reduce is not None else (lambda x: x)
+        self.start = start
         base = {k: v for k, v in teacher.config.items() if not k.startswith("_")}
         base.update(coefficients=None, num_inference_steps=None)
         base.pop("timesteps", None)
@@ -205,7 +209,13 @@ class LSDDistiller:
 
     def start_states(self, generator: torch.Generator) -> torch.LongTensor:
         """x_1 for a batch of student trajectories, with the relaxed start applied."""
-        x1 = initial_noise(self.teacher, (self.config.batch_size, self.config.seq_len), generator)
+        shape = (self.config.batch_size, self.config.seq_len)
+        if self.start is not None:
+            x1 = self.start(self.config.batch_size, generator)
+            if tuple(x1.shape) != shape:
+                raise ValueError(f"start() returned states of shape {tuple(x1.shape)}, expected {shape}.")
+        else:
+            x1 = initial_noise(self.teacher, shape, generator)
         return relaxed_start(self.teacher, x1, self.config.relaxation, generator)
 
     def interval_losses(
@@ -233,6 +243,22 @@ class LSDDistiller:
         coefficients = self.coefficients() if coefficients is None else coefficients
         stats, _ = self.rollout(times, coefficients, self.start_states(generator), generator, order)
         return self.interval_losses(stats, coefficients, order=order)
+
+    def path_kl_of_sampler(self, scheduler: LSDDiscreteScheduler, generator: torch.Generator) -> torch.Tensor:
+        """The objective of any sampler of the family against this run's teacher, per sequence `[B]` (its own
+        schedule, coefficients, solver and order): the held-out distance to the teacher of the closing tables.
+
+        Args:
+            scheduler (`LSDDiscreteScheduler`): the sampler, with M = `num_student_steps` steps.
+            generator (`torch.Generator`): e.g. seeded with evaluation seeds that distillation never used.
+        """
+        scheduler.set_timesteps(self.config.num_student_steps)
+        stats, _ = path_kl_rollout(
+            self.denoiser, scheduler, self.teacher, scheduler.schedule, scheduler.step_coefficients,
+            self.start_states(generator), self.config.substeps, generator,
+        )  # fmt: skip
+        loss = INTERVAL_LOSSES["path_kl"]
+        return sum(loss(scheduler, item, scheduler.step_coefficients[k]) for k, item in enumerate(stats))
 
     def path_kl(self, times: torch.Tensor, generator_tag: int, step: int, order: str | None = None) -> float:
         """Full path-KL per sequence of the student with `times` (common random numbers through the tag/step)."""
@@ -296,7 +322,7 @@ class LSDDistiller:
         scores = self.search_state.setdefault("seeds", {})
         scores[f"{order}/{name}"] = {"order": order, "seed": name, "path_kl": cost, "standard_error": error,
                                      "times": times.tolist()}  # fmt: skip
-        best = min(scores.values(), key=lambda score: score["path_kl"])
+        best = first_of_the_best(list(scores.values()), "path_kl")
         self.search_state["order"] = best["order"]
         if index == len(orders) * len(names) - 1:
             self.search_state["best_seed"] = best
@@ -347,7 +373,7 @@ class LSDDistiller:
             generator.set_state(state)
             costs[name] = self.path_kl_per_sequence(times, generator, coefficients)
         means = {name: self.mean_over_processes(cost) for name, cost in costs.items()}
-        kept = min(means, key=means.get)
+        kept = first_of_the_best([{"name": name, "cost": cost} for name, cost in means.items()], "cost")["name"]
         difference, error = self.mean_and_error(costs[kept] - costs[seed["seed"]])
         times, coefficients = candidates[kept]
         self.parameters.set_time_schedule(times)
@@ -450,3 +476,12 @@ class LSDDistiller:
         self.optimizer.load_state_dict(state["optimizer"])
         self.search_state = state["search_state"]
         self.history = list(state["history"])
+
+
+def first_of_the_best(candidates: list[dict], key: str, tolerance: float = 1e-9) -> dict:
+    """The first candidate (in listing order: random before spread, uniform before the rest) whose cost is within
+    rounding of the lowest. Costs of exact zero happen (a spread order that never reveals two positions together);
+    float noise must not choose among them.
+    """
+    lowest = min(candidate[key] for candidate in candidates)
+    return next(c for c in candidates if c[key] <= lowest + tolerance * (1 + abs(lowest)))

@@ -11,12 +11,15 @@ from .objectives import IntervalStatistics, PaperRollout, teacher_continuation
 def relaxed_start(
     scheduler: LSDDiscreteScheduler, sample: torch.LongTensor, relaxation: float, generator: torch.Generator | None
 ) -> torch.LongTensor:
-    """A copy of x_1 with a share `relaxation` (zeta) of positions replaced by random non-MASK tokens (Eq. 9-10)."""
+    """A copy of x_1 with a share `relaxation` (zeta) of its noisy positions replaced by random non-MASK tokens
+    (Eq. 9-10); positions given as conditioning (revealed tokens of a prompt) are kept."""
     if relaxation <= 0:
         return sample
     config = scheduler.config
     data_vocab = config.vocab_size - (1 if config.forward_process == "absorbing" else 0)
     replace = uniform_noise(tuple(sample.shape), generator, sample.device) < relaxation
+    if config.forward_process == "absorbing":
+        replace &= sample == config.mask_token_id
     random_tokens = (uniform_noise(tuple(sample.shape), generator, sample.device) * data_vocab).long()
     if config.forward_process == "absorbing":
         # ids run over the data tokens, skipping the mask id

@@ -18,13 +18,19 @@ def sample_in_batches(
     num_inference_steps: int | None,
     seed: int,
     batch_size: int = 128,
+    start: Callable[[int, torch.Generator], torch.LongTensor] | None = None,
 ) -> torch.LongTensor:
-    """`num_samples` sequences, batch b drawn with a generator seeded `seed + b` (fresh noise in every batch)."""
+    """`num_samples` sequences, batch b drawn with a generator seeded `seed + b` (fresh noise in every batch).
+
+    `start(batch_size, generator)` gives x_1 with conditioning in place (`Teacher.start_states`); default all MASK.
+    """
     batches = []
-    for index, start in enumerate(range(0, num_samples, batch_size)):
-        size = min(batch_size, num_samples - start)
+    for index, first in enumerate(range(0, num_samples, batch_size)):
+        size = min(batch_size, num_samples - first)
         generator = torch.Generator().manual_seed(seed + index)
-        batches.append(generate(denoiser, scheduler, (size, seq_len), num_inference_steps, generator=generator))
+        x1 = start(size, generator) if start is not None else None
+        batches.append(generate(denoiser, scheduler, (size, seq_len), num_inference_steps, generator=generator,
+                                sample=x1))  # fmt: skip
     return torch.cat(batches)
 
 
@@ -46,6 +52,7 @@ def compare_samplers(
     seq_len: int,
     seed: int,
     batch_size: int = 128,
+    start: Callable[[int, torch.Generator], torch.LongTensor] | None = None,
 ) -> list[dict]:
     """One row per sampler: `{"sampler", "nfe", "unmasking_order", "metrics", "sample_seconds"}`, all on the same
     evaluation seeds.
@@ -58,12 +65,13 @@ def compare_samplers(
         seq_len (`int`): sequence length.
         seed (`int`): first evaluation seed; keep it disjoint from the seeds used in distillation.
         batch_size (`int`, defaults to 128): sequences per batch.
+        start (`Callable`, *optional*): x_1 with conditioning in place (see `sample_in_batches`).
     """
     rows = []
     for name, (scheduler, steps) in samplers.items():
-        start = time.perf_counter()
-        samples = sample_in_batches(denoiser, scheduler, num_samples, seq_len, steps, seed, batch_size)
-        seconds = time.perf_counter() - start
+        began = time.perf_counter()
+        samples = sample_in_batches(denoiser, scheduler, num_samples, seq_len, steps, seed, batch_size, start)
+        seconds = time.perf_counter() - began
         rows.append({"sampler": name, "nfe": steps, "unmasking_order": scheduler.config.unmasking_order,
                      "metrics": metrics(samples), "sample_seconds": round(seconds, 2)})  # fmt: skip
     return rows

@@ -1,4 +1,5 @@
 from .adapters import (
+    AmusedAdapter,
     AutocastDenoiser,
     ClassConditionalAdapter,
     DenoiserAdapter,
@@ -14,6 +15,7 @@ from .markov_oracle import MarkovChainOracle, countdown_chain, random_chain, sam
 from .masked_transformer import MaskedDiffusionOutput, MaskedDiffusionTransformer
 
 __all__ = [
+    "AmusedAdapter",
     "AutocastDenoiser",
     "ClassConditionalAdapter",
     "DenoiserAdapter",

@@ -8,6 +8,7 @@
 | `LLaDAAdapter` | LLaDA-style: `model(input_ids).logits`, MASK inside a padded vocabulary | `x0_logits` |
 | `MDLMAdapter` | MDLM-style: `model(input_ids, timesteps)` (logits, or an output with `.logits`) | `x0_logits` |
 | `SEDDAdapter` | SEDD-style: `model(indices, sigma)` returning log concrete scores | `log_score` |
+| `AmusedAdapter` | aMUSEd: `UVit2DModel` with CLIP prompt embeddings and guidance, channels-first | `x0_logits` |
 
 Every adapter slices the output to the scheduler's `vocab_size` (models often pad their vocabulary).
 `AutocastDenoiser` runs any of them under mixed precision.
@@ -98,23 +99,29 @@ class ClassConditionalAdapter(DenoiserAdapter):
     Args:
         model (`MaskedDiffusionTransformer`): a model with `num_classes` set.
         class_labels (`torch.LongTensor`, *optional*): one label per row; by default row i gets class
-            `i % num_classes` (balanced classes for any batch size, as distillation and benchmarks need).
+            `classes[i % len(classes)]` (balanced classes for any batch size, as distillation and benchmarks need).
         guidance_scale (`float`, defaults to 1.0): s in l_u + s (l_c - l_u); at most 1 means no guidance (one call).
         vocab_size (`int`, *optional*): keep the first `vocab_size` output columns.
+        classes (`list[int]`, *optional*): the classes rows cycle through when `class_labels` is None (default all).
     """
 
     def __init__(self, model, class_labels: torch.LongTensor | None = None, guidance_scale: float = 1.0,
-                 vocab_size: int | None = None):  # fmt: skip
+                 vocab_size: int | None = None, classes: list[int] | None = None):  # fmt: skip
         super().__init__(model, vocab_size)
-        if not model.config.get("num_classes"):
+        num_classes = model.config.get("num_classes")
+        if not num_classes:
             raise ValueError("ClassConditionalAdapter needs a class-conditional model (config.num_classes).")
+        classes = list(range(num_classes)) if classes is None else [int(label) for label in classes]
+        if not classes or any(not 0 <= label < num_classes for label in classes):
+            raise ValueError(f"classes must be a non-empty list of labels in [0, {num_classes}), got {classes}.")
         self.class_labels = class_labels
         self.guidance_scale = guidance_scale
+        self.classes = torch.tensor(classes, dtype=torch.long)
 
     def labels_for(self, batch: int, device: torch.device) -> torch.LongTensor:
         """The class of each of `batch` rows."""
         if self.class_labels is None:
-            return torch.arange(batch, device=device) % self.model.config.num_classes
+            return self.classes[torch.arange(batch) % len(self.classes)].to(device)
         labels = torch.as_tensor(self.class_labels, device=device).long().flatten()
         if labels.numel() != batch:
             raise ValueError(f"The adapter holds {labels.numel()} class labels for a batch of {batch}.")
@@ -182,6 +189,61 @@ class SEDDAdapter(DenoiserAdapter):
     def run(self, sample, timesteps):
         sigma = -torch.log(self.noise_schedule.alpha(timesteps))
         return _logits_of(self.model(sample, sigma.float())).double()
+
+
+class AmusedAdapter(DenoiserAdapter):
+    """diffusers' aMUSEd (`AmusedPipeline`): the UVit2D transformer conditioned on CLIP prompt embeddings, with
+    classifier-free guidance against the empty prompt, read as a denoiser of flattened `(B, H * W)` token grids.
+
+    The transformer is time-independent. Its `(B, codebook, H, W)` logits come back as `(B, H * W, vocab_size)`,
+    the ids past the codebook (aMUSEd's special ids and MASK) at -inf.
+
+    Args:
+        pipe (`AmusedPipeline`): the pipeline (its tokenizer, text encoder and transformer are used).
+        prompts (`list[str]`): rows cycle through them.
+        grid (`tuple[int, int]`): the token grid (height, width).
+        vocab_size (`int`): the scheduler's vocabulary (mask id + 1).
+        guidance_scale (`float`, defaults to 10.0): aMUSEd's default; at most 1 turns guidance off.
+        aesthetic_score (`float`, defaults to 6.0): aMUSEd's micro-conditioning.
+    """
+
+    def __init__(self, pipe, prompts: list[str], grid: tuple[int, int], vocab_size: int, guidance_scale: float = 10.0,
+                 aesthetic_score: float = 6.0):  # fmt: skip
+        super().__init__(pipe.transformer, vocab_size)
+        if not prompts:
+            raise ValueError("AmusedAdapter needs at least one prompt.")
+        self.grid, self.guidance_scale = tuple(grid), guidance_scale
+        self.prompt_embeds, self.hidden_states = self._encode(pipe, list(prompts))
+        self.negative = self._encode(pipe, [""])
+        height, width = (side * pipe.vae_scale_factor for side in self.grid)
+        # micro-conditioning as aMUSEd passes it: width, height, crop (0, 0), aesthetic score
+        self.micro_conds = torch.tensor([[width, height, 0, 0, aesthetic_score]], dtype=self.hidden_states.dtype)
+
+    @staticmethod
+    @torch.no_grad()
+    def _encode(pipe, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = pipe.tokenizer(prompts, return_tensors="pt", padding="max_length", truncation=True,
+                             max_length=pipe.tokenizer.model_max_length).input_ids  # fmt: skip
+        outputs = pipe.text_encoder(ids, return_dict=True, output_hidden_states=True)
+        return outputs.text_embeds, outputs.hidden_states[-2]
+
+    def run(self, sample, timesteps):
+        batch = sample.shape[0]
+        rows = torch.arange(batch) % len(self.prompt_embeds)
+        embeds, hidden = self.prompt_embeds[rows], self.hidden_states[rows]
+        latents = sample.view(batch, *self.grid)
+        if self.guidance_scale > 1.0:
+            embeds = torch.cat([self.negative[0].expand(batch, -1), embeds])
+            hidden = torch.cat([self.negative[1].expand(batch, -1, -1), hidden])
+            latents = latents.repeat(2, 1, 1)
+        micro_conds = self.micro_conds.expand(latents.shape[0], -1)
+        logits = self.model(latents, micro_conds=micro_conds, pooled_text_emb=embeds, encoder_hidden_states=hidden)
+        if self.guidance_scale > 1.0:
+            unconditional, conditional = logits.chunk(2)
+            logits = unconditional + self.guidance_scale * (conditional - unconditional)
+        logits = logits.flatten(2).transpose(1, 2).float()  # (B, codebook, H, W) -> (B, H * W, codebook)
+        padding = logits.new_full((batch, logits.shape[1], self.vocab_size - logits.shape[-1]), -torch.inf)
+        return torch.cat([logits, padding], dim=-1)
 
 
 def as_denoiser(model, vocab_size: int | None = None, noise_schedule: NoiseSchedule | None = None) -> DenoiserAdapter:

@@ -1,0 +1,53 @@
+import itertools
+import math
+
+import pytest
+import torch
+from conftest import tiny_bert
+
+from lsd_schedulers.metrics.sequences import (
+    mean_pairwise_identity,
+    mean_pooled_embeddings,
+    mean_sequence_entropy,
+    projected_frechet_distance,
+    pseudo_perplexity,
+)
+
+
+def test_mean_pairwise_identity_equals_the_average_over_pairs():
+    tokens = torch.randint(0, 4, (7, 12), generator=torch.Generator().manual_seed(0))
+    keep = torch.zeros(12, dtype=torch.bool)
+    keep[2:10] = True
+    pairs = [(tokens[a, keep] == tokens[b, keep]).double().mean() for a, b in itertools.permutations(range(7), 2)]
+    assert mean_pairwise_identity(tokens, keep) == pytest.approx(float(torch.stack(pairs).mean()), abs=1e-12)
+    assert mean_pairwise_identity(tokens[:1].repeat(3, 1), keep) == 1.0
+
+
+def test_mean_sequence_entropy_of_uniform_and_constant_rows():
+    tokens = torch.tensor([[0, 1, 2, 3, 0, 1, 2, 3], [5, 5, 5, 5, 5, 5, 5, 5]])
+    keep = torch.ones_like(tokens, dtype=torch.bool)
+    assert mean_sequence_entropy(tokens, keep) == pytest.approx(math.log(4) / 2)
+
+
+def test_projected_frechet_distance_is_zero_for_the_same_set_and_grows_with_a_shift():
+    reference = torch.randn(300, 20, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    assert projected_frechet_distance(reference, reference) == pytest.approx(0.0, abs=1e-8)
+    near = projected_frechet_distance(reference + 0.1, reference)
+    far = projected_frechet_distance(reference + 1.0, reference)
+    assert 0 < near < far
+
+
+def test_pseudo_perplexity_and_embeddings_of_a_masked_lm(tmp_path):
+    model, _ = tiny_bert(tmp_path)
+    with torch.no_grad():  # a model that believes every residue is A (id 5)
+        model.cls.predictions.decoder.bias.fill_(-20.0)
+        model.cls.predictions.decoder.bias[5] = 20.0
+    keep = torch.zeros(4, 10, dtype=torch.bool)
+    keep[:, 1:-1] = True
+    believed = torch.full((4, 10), 5)
+    other = torch.full((4, 10), 9)
+    generator = torch.Generator().manual_seed(0)
+    assert pseudo_perplexity(model, believed, keep, 4, 4, generator) == pytest.approx(1.0, abs=1e-3)
+    assert pseudo_perplexity(model, other, keep, 4, 4, generator) > 1e6
+    features = mean_pooled_embeddings(model, believed, keep)
+    assert features.shape == (4, 16) and torch.allclose(features[0], features[1])
