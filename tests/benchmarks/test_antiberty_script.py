@@ -30,3 +30,14 @@ def test_antiberty_benchmark_writes_every_row_and_metric(tmp_path):
         assert row["metrics"]["pseudo_ppl"] > 1 and 0 <= row["metrics"]["identity"] <= 1
     assert abs(record["teacher"]["metrics"]["fd_teacher"]) < 1e-6  # the teacher against itself
     assert all(text.startswith("E V Q") for text in record["teacher"]["examples"])
+
+    # the report renders an AntiBERTy section from these results
+    code = (
+        "import sys, pathlib; sys.path.insert(0, sys.argv[1]); import report;"
+        "report.IMAGES = pathlib.Path(sys.argv[2]); report.IMAGES.mkdir();"
+        "import json; print(report.antiberty_section(json.loads(pathlib.Path(sys.argv[3]).read_text())))"
+    )
+    rendered = subprocess.run([sys.executable, "-c", code, str(ROOT / "benchmarks"), str(tmp_path / "figures"),
+                               str(output)], env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr[-3000:]
+    assert "| 2 | lsd_plus" in rendered.stdout and (tmp_path / "figures" / "antiberty_fd_vs_nfe.png").exists()
