@@ -57,7 +57,7 @@ def test_without_learned_values_lsd_plus_samples_like_the_baseline():
         ([1.0, 0.5, 0.5, 0.0], "strictly decreasing"),
         ([0.9, 0.5, 0.2, 0.0], "start at 1.0 and end at 0.0"),
         ([1.0, 0.5, 0.2, 0.1], "start at 1.0 and end at 0.0"),
-        ([1.0, 0.5, float("nan"), 0.0], "non-finite"),
+        ([1.0, 0.5, float("nan"), 0.0], r"timesteps\[2\] must be a finite number"),
     ],
 )
 def test_invalid_learned_timesteps_are_rejected(timesteps, message):

@@ -8,7 +8,7 @@ from diffusers import ConfigMixin, SchedulerMixin
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 
-from .noise_schedules import NoiseSchedule
+from .noise_schedules import NOISE_SCHEDULES, NoiseSchedule
 from .transitions import (
     BLOCK_COLUMNS,
     FORWARD_PROCESSES,
@@ -34,10 +34,20 @@ from .transitions import (
     x0_probabilities_from_logits,
 )
 from .unmasking_orders import SPREAD_ORDERS, choose_spread, order_grid, sample_spread_ordered
+from .validation import (
+    check_choice,
+    check_generator,
+    check_integer,
+    check_real,
+    check_real_list,
+    check_token_ids,
+    is_integer,
+)
 
 TIMESTEP_SPACINGS = ("linear", "cosine", "power")
 UNMASKING_ORDERS = ("random", "confidence", *SPREAD_ORDERS)
 COEFFICIENT_FORMS = ("linear", "power")
+LOGITS_LAYOUTS = ("auto", "channels_last", "channels_first")
 SCHEDULER_CLASS_NAMES = ("LSDDiscreteScheduler", "LSDPlusScheduler")
 
 
@@ -148,10 +158,14 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         token_grid_shape (`list[int]`, *optional*):
             `[height, width]` of the token grid for `unmasking_order="spread_2d"` when samples are flattened to
             `(batch_size, height * width)`; samples of shape `(batch_size, height, width)` give it themselves.
+        logits_layout (`str`, defaults to `"auto"`):
+            For `(batch_size, height, width)` samples: `"channels_last"` logits `(B, H, W, V)`, `"channels_first"`
+            `(B, V, H, W)` (aMUSEd's), or `"auto"`, which reads the shape and refuses one that fits both (H = W = V).
     """
 
     _compatibles = list(SCHEDULER_CLASS_NAMES)
     order = 1
+    init_noise_sigma = 1.0  # x_1 is drawn as is (all MASK, or uniform tokens): nothing to scale
 
     @register_to_config
     def __init__(
@@ -174,6 +188,7 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         confidence_temperature: float = 0.0,
         scored_vocab_size: int | None = None,
         token_grid_shape: list[int] | None = None,
+        logits_layout: str = "auto",
     ):
         self._check_config()
 
@@ -182,63 +197,79 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
     # ------------------------------------------------------------------------------------------------------------
 
     def _check_config(self) -> None:
-        """Validate the config, fill in derived defaults, and set up the sampling state."""
+        """Validate the config, fill in the values derived from it, and reset the sampling state."""
+        self._validate_config()
+        self._derive_config()
+        self.noise = NoiseSchedule(
+            self.config.noise_schedule, self.config.noise_eps, self.config.sigma_min, self.config.sigma_max
+        )
+        self._reset_sampling()
+
+    def _validate_config(self) -> None:
+        """Every field's type and range (a wrong field names itself and what is allowed); nothing is changed."""
         config = self.config
-        if not isinstance(config.vocab_size, int) or config.vocab_size < 2:
-            raise ValueError(f"vocab_size must be an integer >= 2, got {config.vocab_size!r}.")
-        _check_choice("forward_process", config.forward_process, FORWARD_PROCESSES)
-        _check_choice("prediction_type", config.prediction_type, PREDICTION_TYPES)
-        _check_choice("solver", config.solver, SOLVERS)
-        _check_choice("timestep_spacing", config.timestep_spacing, TIMESTEP_SPACINGS)
-        _check_choice("coefficient_form", config.coefficient_form, COEFFICIENT_FORMS)
-        _check_choice("unmasking_order", config.unmasking_order, UNMASKING_ORDERS)
-        if config.unmasking_order != "random" and config.forward_process != "absorbing":
+        check_integer("vocab_size", config.vocab_size, minimum=2)
+        check_choice("forward_process", config.forward_process, FORWARD_PROCESSES)
+        check_choice("noise_schedule", config.noise_schedule, NOISE_SCHEDULES)
+        check_real("noise_eps", config.noise_eps, 0, 1, low_open=True, high_open=True)
+        check_real("sigma_min", config.sigma_min, 0, low_open=True)
+        check_real("sigma_max", config.sigma_max, 0, low_open=True)
+        if not config.sigma_min < config.sigma_max:
+            raise ValueError(f"Need sigma_min < sigma_max, got {config.sigma_min} and {config.sigma_max}.")
+        check_choice("prediction_type", config.prediction_type, PREDICTION_TYPES)
+        check_choice("solver", config.solver, SOLVERS)
+        check_choice("timestep_spacing", config.timestep_spacing, TIMESTEP_SPACINGS)
+        check_real("timestep_power", config.timestep_power, 0, low_open=True)
+        check_integer("num_inference_steps", config.num_inference_steps, minimum=1, allow_none=True)
+        check_real_list("coefficients", config.coefficients, 0, low_open=True, allow_none=True)
+        check_choice("coefficient_form", config.coefficient_form, COEFFICIENT_FORMS)
+        check_choice("unmasking_order", config.unmasking_order, UNMASKING_ORDERS)
+        check_real("confidence_temperature", config.confidence_temperature, 0)
+        absorbing = config.forward_process == "absorbing"
+        if config.unmasking_order != "random" and not absorbing:
             raise ValueError(
                 f"unmasking_order={config.unmasking_order!r} needs absorbing noise (it orders the MASK positions)."
             )
-        grid = config.token_grid_shape
-        if grid is not None and not (
-            isinstance(grid, (list, tuple)) and len(grid) == 2 and all(isinstance(n, int) and n > 0 for n in grid)
-        ):
-            raise ValueError(f"token_grid_shape must be [height, width] of positive integers, got {grid!r}.")
-        if not config.confidence_temperature >= 0:
-            raise ValueError(f"confidence_temperature must be >= 0, got {config.confidence_temperature}.")
-        if config.forward_process == "absorbing":
-            mask_token_id = config.vocab_size - 1 if config.mask_token_id is None else config.mask_token_id
-            if not isinstance(mask_token_id, int) or not 0 <= mask_token_id < config.vocab_size:
-                raise ValueError(
-                    f"mask_token_id {mask_token_id!r} is outside the vocabulary [0, {config.vocab_size}); "
-                    "the model must score the mask id (its column gets probability 0)."
-                )
-            self._register_derived(mask_token_id=mask_token_id)
-        elif config.mask_token_id is not None:
-            raise ValueError(f"Uniform noise has no MASK token, but mask_token_id={config.mask_token_id} was given.")
-        scored = config.scored_vocab_size
-        if scored is not None and (config.forward_process != "absorbing" or not 0 < scored <= config.mask_token_id):
+        check_integer("mask_token_id", config.mask_token_id, allow_none=True)
+        if config.mask_token_id is not None and not 0 <= config.mask_token_id < config.vocab_size:
             raise ValueError(
-                f"scored_vocab_size={scored} needs absorbing noise and must not cover the mask id "
-                f"{config.mask_token_id} (the model scores ids 0..scored_vocab_size - 1)."
+                f"mask_token_id {config.mask_token_id} is outside the vocabulary [0, {config.vocab_size}); "
+                "the model must score the mask id (its column gets probability 0)."
             )
-        if not config.timestep_power > 0:
-            raise ValueError(f"timestep_power must be positive, got {config.timestep_power}.")
-        self.noise = NoiseSchedule(config.noise_schedule, config.noise_eps, config.sigma_min, config.sigma_max)
+        if not absorbing and config.mask_token_id is not None:
+            raise ValueError(f"Uniform noise has no MASK token, but mask_token_id={config.mask_token_id} was given.")
+        mask_token_id = config.vocab_size - 1 if config.mask_token_id is None else config.mask_token_id
+        scored = check_integer("scored_vocab_size", config.scored_vocab_size, 1, allow_none=True)
+        if scored is not None and (not absorbing or scored > mask_token_id):
+            raise ValueError(
+                f"scored_vocab_size={scored} needs absorbing noise and must not cover the mask id {mask_token_id} "
+                "(the model scores ids 0..scored_vocab_size - 1)."
+            )
+        grid = config.token_grid_shape
+        if grid is not None and not (isinstance(grid, (list, tuple)) and len(grid) == 2 and all(
+            is_integer(side) and side > 0 for side in grid
+        )):  # fmt: skip
+            raise ValueError(f"token_grid_shape must be [height, width] of positive integers, got {grid!r}.")
+        check_choice("logits_layout", config.logits_layout, LOGITS_LAYOUTS)
 
-        num_steps = config.num_inference_steps
-        if num_steps is not None and (not isinstance(num_steps, int) or num_steps < 1):
-            raise ValueError(f"num_inference_steps must be a positive integer, got {num_steps!r}.")
-        if config.coefficients is not None:
-            coefficients = _as_float_list("coefficients", config.coefficients)
-            if num_steps is None:
-                num_steps = len(coefficients)
-                self._register_derived(num_inference_steps=num_steps)
-            if len(coefficients) != num_steps:
-                raise ValueError(
-                    f"Got {len(coefficients)} coefficients for num_inference_steps={num_steps}; "
-                    "there must be exactly one coefficient per step."
-                )
-            if not all(math.isfinite(c) and c > 0 for c in coefficients):
-                raise ValueError(f"Coefficients must be finite and positive, got {coefficients}.")
+    def _derive_config(self) -> None:
+        """Store the values other fields imply (the default mask id, the learned step count) in the config."""
+        config, derived = self.config, {}
+        if config.forward_process == "absorbing" and config.mask_token_id is None:
+            derived["mask_token_id"] = config.vocab_size - 1
+        if config.num_inference_steps is None and config.coefficients is not None:
+            derived["num_inference_steps"] = len(config.coefficients)
+        if derived:
+            self._register_derived(**derived)
+        coefficients, steps = self.config.coefficients, self.config.num_inference_steps
+        if coefficients is not None and len(coefficients) != steps:
+            raise ValueError(
+                f"Got {len(coefficients)} coefficients for num_inference_steps={steps}; "
+                "there must be exactly one coefficient per step."
+            )
 
+    def _reset_sampling(self) -> None:
+        """No timesteps until `set_timesteps`."""
         self.num_inference_steps: int | None = None
         self.timesteps: torch.Tensor | None = None
         self.schedule: torch.Tensor | None = None
@@ -253,6 +284,11 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
     @classmethod
     def from_config(cls, config=None, return_unused_kwargs=False, **kwargs):
         """Instantiate from a config dict, refusing configs written for schedulers other than the LSD family."""
+        if config is not None and not (isinstance(config, dict) or hasattr(config, "get")):
+            raise TypeError(
+                f"from_config takes a config dict, got {type(config).__name__}; load a folder or a Hub repo id with "
+                "from_pretrained."
+            )
         if isinstance(config, dict) or hasattr(config, "get"):
             class_name = config.get("_class_name", cls.__name__)
             if class_name not in SCHEDULER_CLASS_NAMES:
@@ -328,6 +364,12 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
             )
         if times is None:
             times = self.default_time_schedule(num_steps)
+            if not (times[1:] < times[:-1]).all():
+                raise ValueError(
+                    f"timestep_spacing={self.config.timestep_spacing!r} with timestep_power="
+                    f"{self.config.timestep_power} gives the grid {times.tolist()} for {num_steps} steps, which is "
+                    "not strictly decreasing (times round to 0 before the last step); use a smaller timestep_power."
+                )
 
         self.num_inference_steps = num_steps
         self.schedule = times.to(device)
@@ -336,8 +378,13 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         self.step_coefficients = torch.tensor(coefficients, dtype=torch.float64, device=device)
         self.confidence_temperatures = None
         if temperature is not None:
-            start, end = temperature if isinstance(temperature, (tuple, list)) else (temperature, 0.01)
-            self.confidence_temperatures = torch.linspace(float(start), float(end), num_steps, dtype=torch.float64)
+            if isinstance(temperature, (tuple, list)):
+                if len(temperature) != 2:
+                    raise ValueError(f"temperature must be a number or a (start, end) pair, got {temperature!r}.")
+                start, end = (check_real("temperature", value, 0) for value in temperature)
+            else:
+                start, end = check_real("temperature", temperature, 0), 0.01
+            self.confidence_temperatures = torch.linspace(start, end, num_steps, dtype=torch.float64)
 
     @property
     def has_learned_values(self) -> bool:
@@ -348,7 +395,7 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         """Position of `timestep` in `self.timesteps` (matched within 1e-6)."""
         if self.timesteps is None:
             raise RuntimeError("Call set_timesteps(...) before step(...).")
-        value = float(torch.as_tensor(timestep).flatten()[0]) if torch.is_tensor(timestep) else float(timestep)
+        value = timestep_value(timestep)
         distances = (self.timesteps.cpu() - value).abs()
         index = int(distances.argmin())
         if distances[index] > 1e-6:
@@ -381,12 +428,17 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         Returns:
             `LSDSchedulerOutput` or `tuple`: `(prev_sample, pred_original_sample)`.
         """
+        sample = self._check_tokens(sample)
+        check_generator(generator, sample.shape[0] if sample.dim() else None)
         model_output = self._to_vocabulary_last(model_output, sample)
+        index = self.index_for_timestep(timestep)
+        if sample.numel() == 0:  # an empty batch: nothing to move
+            self._check_step_inputs(model_output, sample)
+            return (sample, sample) if not return_dict else LSDSchedulerOutput(sample, sample)
         fast = self._has_masked_fast_path()
         if fast:
             model_output = model_output.contiguous()  # read as [N, V] rows below, without copies
         maxima = self._check_step_inputs(model_output, sample, block=self._block_columns() if fast else None)
-        index = self.index_for_timestep(timestep)
         t, s = self.schedule[index], self.schedule[index + 1]
         if fast:
             prev_sample, pred_original_sample = self._masked_step(
@@ -415,10 +467,13 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
             timesteps (`float` or `torch.Tensor`): a time in [0, 1] for the batch, or one per batch row.
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*): the source of randomness.
         """
-        self._check_tokens(original_samples)
+        original_samples = self._check_tokens(original_samples, "original_samples")
+        check_generator(generator, original_samples.shape[0] if original_samples.dim() else None)
         times = torch.as_tensor(timesteps, dtype=torch.float64, device=original_samples.device)
-        if ((times < 0) | (times > 1)).any():
+        if not bool(((times >= 0) & (times <= 1)).all()):  # NaN fails both comparisons
             raise ValueError(f"timesteps must lie in [0, 1], got {times.tolist()}.")
+        if times.dim() > 1:
+            raise ValueError(f"timesteps must be a number or one per batch row, got shape {tuple(times.shape)}.")
         if times.dim() == 1:
             if times.numel() != original_samples.shape[0]:
                 raise ValueError(f"Got {times.numel()} timesteps for a batch of {original_samples.shape[0]}.")
@@ -433,7 +488,25 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         return torch.where(corrupt, random_tokens, original_samples)
 
     def __len__(self) -> int:
-        return self.config.num_inference_steps or 0
+        """The number of steps: those set by `set_timesteps`, else the learned count, else 0."""
+        return self.num_inference_steps or self.config.num_inference_steps or 0
+
+    @classmethod
+    def _get_compatibles(cls) -> list[type]:
+        """The LSD family (diffusers looks compatibles up in its own namespace, where ours are not)."""
+        from .scheduling_lsd_plus import LSDPlusScheduler
+
+        return [LSDDiscreteScheduler, LSDPlusScheduler]
+
+    @classmethod
+    def _dict_from_json_file(cls, json_file) -> dict:
+        """Read a config file: it must hold a JSON object (a string would be read as a path or a Hub repo id)."""
+        config = super()._dict_from_json_file(json_file)
+        if not isinstance(config, dict):
+            raise ValueError(
+                f"{json_file} must hold a JSON object of config fields, got a JSON {type(config).__name__}."
+            )
+        return config
 
     # ------------------------------------------------------------------------------------------------------------
     # The step's math, one call per formula of the design (see transitions.py)
@@ -830,25 +903,36 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
     # Input checks
     # ------------------------------------------------------------------------------------------------------------
 
-    def _check_tokens(self, sample: torch.Tensor) -> None:
-        if not isinstance(sample, torch.Tensor) or sample.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"sample must be an integer tensor of token ids, got {getattr(sample, 'dtype', sample)}.")
-        if sample.numel() and (sample.min() < 0 or sample.max() >= self.config.vocab_size):
-            raise ValueError(
-                f"sample holds token ids in [{int(sample.min())}, {int(sample.max())}], "
-                f"outside the vocabulary [0, {self.config.vocab_size})."
-            )
+    def _check_tokens(self, sample: torch.Tensor, name: str = "sample") -> torch.LongTensor:
+        """Integer token ids inside the vocabulary, as int64 (int32 ids are accepted and widened)."""
+        return check_token_ids(name, sample, self.config.vocab_size)
 
     def _to_vocabulary_last(self, model_output: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
-        """Accept image models' `(B, V, H, W)` logits for `(B, H, W)` samples, and pad unscored ids with -inf."""
+        """Accept image models' `(B, V, H, W)` logits for `(B, H, W)` samples (`logits_layout`), and give the ids
+        past `scored_vocab_size` -inf (padding a scored-only output, or overwriting a full-width one)."""
+        if not isinstance(model_output, torch.Tensor):
+            raise TypeError(f"model_output must be a torch tensor, got {type(model_output).__name__}.")
         columns = self.config.scored_vocab_size or self.config.vocab_size
-        channels_first = (*sample.shape[:1], columns, *sample.shape[1:])
-        if sample.dim() == 3 and tuple(model_output.shape) == channels_first:
-            model_output = model_output.movedim(1, -1)
+        if sample.dim() == 3:
+            channels_first = tuple(model_output.shape) in {
+                (*sample.shape[:1], width, *sample.shape[1:]) for width in (columns, self.config.vocab_size)
+            }
+            channels_last = tuple(model_output.shape[:-1]) == tuple(sample.shape)
+            layout = self.config.logits_layout
+            if layout == "auto" and channels_first and channels_last:
+                raise ValueError(
+                    f"model_output of shape {tuple(model_output.shape)} reads as (B, V, H, W) and as (B, H, W, V); "
+                    "set logits_layout='channels_first' or 'channels_last' in the scheduler's config."
+                )
+            if layout == "channels_first" or (layout == "auto" and channels_first):
+                model_output = model_output.movedim(1, -1)
         scored = self.config.scored_vocab_size
         if scored is not None and model_output.shape[-1] == scored:
             padding = model_output.new_full((*model_output.shape[:-1], self.config.vocab_size - scored), -torch.inf)
             model_output = torch.cat([model_output, padding], dim=-1)
+        elif scored is not None and model_output.shape[-1] == self.config.vocab_size:
+            model_output = model_output.clone()
+            model_output[..., scored:] = -torch.inf  # unscored ids get probability 0
         return model_output
 
     def _check_step_inputs(
@@ -862,7 +946,6 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
             block (`int`, *optional*): read the output as blocks of this many columns and return their maxima
                 `[N, ceil(V / block)]` (`block_maxima`): the same single pass then serves the masked fast path.
         """
-        self._check_tokens(sample)
         expected = (*sample.shape, self.config.vocab_size)
         if tuple(model_output.shape) != expected:
             raise ValueError(
@@ -879,17 +962,20 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
             raise ValueError(f"model_output contains NaN ({self.config.prediction_type}); check the model.")
         if torch.isposinf(largest):
             raise ValueError(f"model_output contains +inf ({self.config.prediction_type}); check the model.")
+        if not self.is_absorbing and model_output.numel() and bool(torch.isneginf(model_output.amax(-1)).any()):
+            raise ValueError("The model gives probability 0 to every token at some position; cannot sample it.")
         return maxima
 
 
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"Unknown {name} {value!r}; expected one of {choices}.")
-
-
-def _as_float_list(name: str, values) -> list[float]:
-    if not isinstance(values, (list, tuple)) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
-    ):
-        raise ValueError(f"{name} must be a list of numbers, got {values!r}.")
-    return [float(v) for v in values]
+def timestep_value(timestep: float | torch.Tensor) -> float:
+    """The one time of a step: a number, or a tensor whose entries (one per batch row) all hold the same time."""
+    if torch.is_tensor(timestep):
+        values = timestep.detach().double().flatten().cpu()
+        if values.numel() == 0:
+            raise ValueError("timestep is an empty tensor.")
+        if not torch.isfinite(values).all():
+            raise ValueError(f"timestep must be finite, got {values.tolist()}.")
+        if not (values == values[0]).all():
+            raise ValueError(f"step() moves the whole batch from one time; got per-row timesteps {values.tolist()}.")
+        return float(values[0])
+    return check_real("timestep", timestep)

@@ -5,6 +5,7 @@ from diffusers import ConfigMixin, SchedulerMixin  # noqa: F401 - diffusers' pip
 from diffusers.configuration_utils import register_to_config
 
 from .scheduling_lsd import LSDDiscreteScheduler, validate_time_schedule
+from .validation import check_real_list, is_integer
 
 
 class LSDPlusScheduler(LSDDiscreteScheduler):
@@ -41,20 +42,23 @@ class LSDPlusScheduler(LSDDiscreteScheduler):
         confidence_temperature: float = 0.0,
         scored_vocab_size: int | None = None,
         token_grid_shape: list[int] | None = None,
+        logits_layout: str = "auto",
         timesteps: list[float] | None = None,
     ):
         self._check_config()
 
-    def _check_config(self) -> None:
+    def _validate_config(self) -> None:
         learned_times = self.config.timesteps
         if learned_times is not None:
-            if not isinstance(learned_times, (list, tuple)):
-                raise ValueError(f"timesteps must be a list of floats, got {learned_times!r}.")
-            num_steps = len(learned_times) - 1
-            if self.config.num_inference_steps is None:
-                self._register_derived(num_inference_steps=num_steps)
-            validate_time_schedule(learned_times, self.config.num_inference_steps)
-        super()._check_config()
+            times = check_real_list("timesteps", learned_times)
+            steps = self.config.num_inference_steps
+            validate_time_schedule(times, steps if is_integer(steps) else None)
+        super()._validate_config()
+
+    def _derive_config(self) -> None:
+        if self.config.timesteps is not None and self.config.num_inference_steps is None:
+            self._register_derived(num_inference_steps=len(self.config.timesteps) - 1)
+        super()._derive_config()
 
     @property
     def has_learned_values(self) -> bool:

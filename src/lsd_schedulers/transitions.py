@@ -18,6 +18,7 @@ SOLVERS = ("euler", "tweedie")
 BLOCK_COLUMNS = 64  # columns per block of the two-level (block, then column) searches below
 CHUNK_ELEMENTS = 1 << 19  # rows of logits are exponentiated in chunks of about this many entries
 LOG2_E = math.log2(math.e)
+MAX_LOG_SCORE = 700.0  # exp overflows float64 just above 709; a score beyond e^700 saturates every jump anyway
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -48,7 +49,7 @@ def absorbing_log_score_from_x0(x0_probs: torch.Tensor, alpha_t: torch.Tensor) -
 
 def absorbing_x0_from_log_score(log_score: torch.Tensor, alpha_t: torch.Tensor, mask_token_id: int) -> torch.Tensor:
     # p(x_0 = y | x_t) = s_y (1 - alpha_t) / alpha_t   (not renormalised: a scaled score keeps its scale)
-    x0_probs = torch.exp(log_score.double()) * ((1 - alpha_t) / alpha_t)
+    x0_probs = torch.exp(log_score.double().clamp(max=MAX_LOG_SCORE)) * ((1 - alpha_t) / alpha_t)
     x0_probs[..., mask_token_id] = 0
     return x0_probs
 
@@ -117,7 +118,7 @@ def euler_absorbing_jumps(
 ) -> torch.Tensor:
     # masked -> y with (t - s) sigma(t) s_y   (tau-leaping with the reverse rate sigma(t) s_y)
     is_masked = (sample == mask_token_id).unsqueeze(-1)
-    jumps = step_size * sigma_t * torch.exp(log_score.double()) * is_masked
+    jumps = step_size * sigma_t * torch.exp(log_score.double().clamp(max=MAX_LOG_SCORE)) * is_masked
     jumps[..., mask_token_id] = 0
     return jumps
 
@@ -139,7 +140,7 @@ def euler_uniform_jumps(
 ) -> torch.Tensor:
     # x -> y != x with (t - s) sigma(t) / V s_y   (reverse rate of the uniform generator)
     vocab_size = log_score.shape[-1]
-    jumps = step_size * sigma_t / vocab_size * torch.exp(log_score.double())
+    jumps = step_size * sigma_t / vocab_size * torch.exp(log_score.double().clamp(max=MAX_LOG_SCORE))
     return jumps.scatter(-1, sample.unsqueeze(-1), 0.0)
 
 
@@ -369,8 +370,10 @@ def row_argmax(
 
 def _tilted_weights(differences: torch.Tensor, power: float, out: torch.Tensor | None = None) -> torch.Tensor:
     """w = exp(power d) of d = l - max (float32, or float64 for float64 logits), in place or into `out`."""
-    # w = 2^(power log2(e) d): exp2 is the cheaper kernel
-    return torch.mul(differences, power * LOG2_E, out=differences if out is None else out).exp2_()
+    # w = 2^(power log2(e) d): exp2 is the cheaper kernel. A power below float32's range would turn -inf (a weight
+    # of 0) into 0 * -inf = NaN: 1e-30 gives weights equal to 1 to float precision, as the power itself would.
+    scale = max(power * LOG2_E, 1e-30)
+    return torch.mul(differences, scale, out=differences if out is None else out).exp2_()
 
 
 def tilted_block_sums(
