@@ -34,7 +34,12 @@ from tqdm.auto import tqdm
 
 from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler
 from lsd_schedulers.distillation import DistillationConfig, LSDDistiller
-from lsd_schedulers.distillation.checkpointing import list_checkpoints, load_checkpoint, save_checkpoint
+from lsd_schedulers.distillation.checkpointing import (
+    list_checkpoints,
+    load_checkpoint,
+    lock_output_dir,
+    save_checkpoint,
+)
 from lsd_schedulers.distillation.config import OBJECTIVES
 from lsd_schedulers.metrics import load_metric
 from lsd_schedulers.metrics.evaluation import markdown_table
@@ -42,6 +47,7 @@ from lsd_schedulers.models import AutocastDenoiser
 from lsd_schedulers.sampling import generate
 from lsd_schedulers.scheduling_lsd import UNMASKING_ORDERS
 from lsd_schedulers.teachers import MODEL_TYPES, Teacher, baseline_of, block_teacher, load_teacher
+from lsd_schedulers.validation import check_integer
 
 logger = get_logger(__name__)
 POWER_GRID = (0.2, 0.3, 0.5)
@@ -125,6 +131,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(
             f"--teacher_steps (N={args.teacher_steps}) must be a multiple of --student_steps (M={args.student_steps})"
         )
+    try:
+        for name in ("checkpointing_steps", "eval_samples"):
+            check_integer(f"--{name}", getattr(args, name), minimum=1)
+        for name in ("checkpoints_total_limit", "eval_batch_size", "block_length", "seq_len"):
+            check_integer(f"--{name}", getattr(args, name), minimum=1, allow_none=True)
+        distillation_config(args, args.scheduler, args.seq_len or 1)  # the run's settings, checked where they live
+    except (TypeError, ValueError) as error:
+        parser.error(str(error))
     return args
 
 
@@ -189,6 +203,8 @@ def resolve_checkpoint(args: argparse.Namespace, checkpoints_dir: Path) -> Path 
     if args.resume_from_checkpoint is None:
         return None
     if args.resume_from_checkpoint != "latest":
+        if not Path(args.resume_from_checkpoint).is_dir():
+            raise FileNotFoundError(f"--resume_from_checkpoint {args.resume_from_checkpoint} is not a folder.")
         return Path(args.resume_from_checkpoint)
     found = list_checkpoints(checkpoints_dir)
     return found[-1] if found else None
@@ -281,8 +297,7 @@ def main(args: argparse.Namespace) -> dict:
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(message)s", level=logging.INFO)
     logger.info(accelerator.state, main_process_only=False)
     set_seed(args.seed)
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_output_dir(output_dir) if accelerator.is_main_process else None
     if args.report_to != "none":
         accelerator.init_trackers("lsd-distill", config={k: v for k, v in vars(args).items() if k != "hub_token"})
     teacher = build_teacher(args, accelerator)
@@ -377,6 +392,8 @@ def main(args: argparse.Namespace) -> dict:
                 token=args.hub_token,
             )
     accelerator.end_training()
+    if lock is not None:
+        lock.close()
     return result
 
 

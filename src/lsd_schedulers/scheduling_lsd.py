@@ -802,10 +802,7 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         sums = tilted_block_sums(logits, rows, best_logit, best_token, block, powers, mask_id)
         # Z_a = 1 + R_a: the maximum's weight exp(a (l_y - max)) is 1, R_a sums the others
         rest = sums[0].double().sum(-1)
-        jump_mass = scale.expand(rows.shape)
-        if power != 1:
-            # scale sum_y p_y^power = scale Z_power / Z_1^power
-            jump_mass = scale * (1 + rest) / (1 + sums[1].double().sum(-1)) ** power
+        jump_mass = masked_jump_mass(scale, sums, power, rows.shape)
         candidates = sample_tilted_blocks(
             logits, rows, best_logit, best_token, block, sums[0], token_noise, power, mask_id
         )
@@ -859,11 +856,9 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         token_noise = uniform_noise(tuple(flat_sample.shape), generator, device).reshape(-1)
 
         sums = None
-        jump_mass = scale.expand(rows.shape)
-        if power != 1:
+        if power != 1:  # the count needs every masked row's jump mass
             sums = tilted_block_sums(logits, rows, best_logit, best_token, block, (power, 1.0), mask_id)
-            # scale sum_y p_y^power = scale Z_power / Z_1^power
-            jump_mass = scale * (1 + sums[0].double().sum(-1)) / (1 + sums[1].double().sum(-1)) ** power
+        jump_mass = masked_jump_mass(scale, sums, power, rows.shape)
         reveal = torch.zeros(flat_sample.numel(), dtype=torch.float64, device=device).index_put_((rows,), jump_mass)
         reveal = reveal.view(flat_sample.shape)
         is_masked = (flat_sample == mask_id) & (reveal > 0)
@@ -965,6 +960,16 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         if not self.is_absorbing and model_output.numel() and bool(torch.isneginf(model_output.amax(-1)).any()):
             raise ValueError("The model gives probability 0 to every token at some position; cannot sample it.")
         return maxima
+
+
+def masked_jump_mass(scale: torch.Tensor, sums: list[torch.Tensor] | None, power: float, shape) -> torch.Tensor:
+    """The jump mass of each masked row: `scale` in the linear form, scale sum_y p_y^power in the power form.
+
+    `sums` are `tilted_block_sums` for the powers (power, 1): Z_a = 1 + R_a, and sum_y p_y^power = Z_power / Z_1^power.
+    """
+    if power == 1:
+        return scale.expand(shape)
+    return scale * (1 + sums[0].double().sum(-1)) / (1 + sums[1].double().sum(-1)) ** power
 
 
 def timestep_value(timestep: float | torch.Tensor) -> float:

@@ -3,6 +3,7 @@
 Every tensor in the state is a short float64 vector, so JSON stores it exactly (Python writes floats by repr).
 """
 
+import fcntl
 import json
 import os
 import re
@@ -10,6 +11,8 @@ import shutil
 from pathlib import Path
 
 import torch
+
+from ..validation import check_integer
 
 STATE_FILE = "distiller_state.json"
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
@@ -44,8 +47,9 @@ def save_checkpoint(
         state (`dict`): a `state_dict()` of plain values and tensors.
         checkpoints_dir (`str` or `os.PathLike`): parent folder of the checkpoints.
         step (`int`): the step the state was taken after.
-        total_limit (`int`, *optional*): keep only this many newest checkpoints.
+        total_limit (`int`, *optional*): keep only this many newest checkpoints (at least 1; None keeps all).
     """
+    check_integer("checkpoints_total_limit", total_limit, minimum=1, allow_none=True)
     checkpoints_dir = Path(checkpoints_dir)
     checkpoints_dir.mkdir(parents=True, exist_ok=True)
     final = checkpoints_dir / f"checkpoint-{step}"
@@ -83,3 +87,24 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
             return _from_json(json.load(handle))
     except json.JSONDecodeError as error:
         raise ValueError(f"Checkpoint {state_file} is corrupted: {error}.") from error
+
+
+def lock_output_dir(output_dir: str | os.PathLike):
+    """Hold an exclusive lock on `output_dir` for the life of the returned file (one run per folder).
+
+    A second run into the same folder would overwrite the first one's checkpoints and results; it fails instead.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(output_dir / ".distill.lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise RuntimeError(
+            f"Another run is writing to {output_dir} (it holds {output_dir / '.distill.lock'}); wait for it, or pass "
+            "another --output_dir."
+        ) from None
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from ..scheduling_lsd import UNMASKING_ORDERS
+from ..validation import check_choice, check_integer, check_real, check_real_list, is_real
 from .objectives import DISTANCES, INTERVAL_LOSSES
 
 OBJECTIVES = (*INTERVAL_LOSSES, "paper")
@@ -53,28 +54,25 @@ class DistillationConfig:
     seed: int = 0
 
     def __post_init__(self):
-        m, n = self.num_student_steps, self.num_teacher_steps
-        if not isinstance(m, int) or m < 1:
-            raise ValueError(f"num_student_steps must be a positive integer, got {m!r}.")
+        m = check_integer("num_student_steps", self.num_student_steps, minimum=1)
+        n = check_integer("num_teacher_steps", self.num_teacher_steps, minimum=1)
         if m > n:
             raise ValueError(f"The student cannot take more steps than the teacher: M={m} > N={n}.")
         if n % m:
             raise ValueError(f"num_teacher_steps (N={n}) must be a multiple of num_student_steps (M={m}).")
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"Unknown objective {self.objective!r}; expected one of {OBJECTIVES}.")
-        if self.scheduler_type not in SCHEDULER_TYPES:
-            raise ValueError(f"Unknown scheduler_type {self.scheduler_type!r}; expected one of {SCHEDULER_TYPES}.")
-        if self.unmasking_order not in ("auto", *UNMASKING_ORDERS):
-            raise ValueError(
-                f"Unknown unmasking_order {self.unmasking_order!r}; expected 'auto' or one of {UNMASKING_ORDERS}."
-            )
-        self.seed_powers = [float(gamma) for gamma in self.seed_powers]
-        if not all(gamma > 0 for gamma in self.seed_powers):
-            raise ValueError(f"seed_powers must be positive, got {self.seed_powers}.")
-        if self.distance not in DISTANCES:
-            raise ValueError(f"Unknown distance {self.distance!r}; expected one of {DISTANCES}.")
-        if not 0 <= self.relaxation < 1:
-            raise ValueError(f"relaxation (zeta) must lie in [0, 1), got {self.relaxation}.")
+        check_choice("objective", self.objective, OBJECTIVES)
+        check_choice("scheduler_type", self.scheduler_type, SCHEDULER_TYPES)
+        check_choice("unmasking_order", self.unmasking_order, ("auto", *UNMASKING_ORDERS))
+        check_choice("distance", self.distance, DISTANCES)
+        if not is_real(self.relaxation) or not 0 <= self.relaxation < 1:
+            raise ValueError(f"relaxation (zeta) must lie in [0, 1), got {self.relaxation!r}.")
+        for name in ("batch_size", "seq_len", "adam_steps_per_round", "split_evaluations"):
+            check_integer(name, getattr(self, name), minimum=1)
+        # zero rounds or sweeps skip a stage; a negative count would silently shorten the run
+        for name in ("coefficient_rounds", "refine_sweeps", "seed"):
+            check_integer(name, getattr(self, name), minimum=0)
+        check_real("learning_rate", self.learning_rate, 0, low_open=True)
+        self.seed_powers = check_real_list("seed_powers", list(self.seed_powers), 0, low_open=True)
 
     @property
     def substeps(self) -> int:

@@ -27,6 +27,7 @@ import torch
 from ..sampling import Denoiser, initial_noise
 from ..scheduling_lsd import LSDDiscreteScheduler, cosine_timesteps, linear_timesteps, power_timesteps
 from ..scheduling_lsd_plus import LSDPlusScheduler
+from ..validation import check_integer
 from .config import DistillationConfig
 from .model_card import distillation_model_card
 from .objectives import INTERVAL_LOSSES, paper_interval_loss
@@ -457,9 +458,10 @@ class LSDDistiller:
         return scheduler
 
     def state_dict(self) -> dict:
-        """Everything needed to resume: parameters, optimizer, search state, step counter, config."""
+        """Everything needed to resume: parameters, optimizer, search state, step counter, config, teacher."""
         return {
             "config": asdict(self.config),
+            "teacher": dict(self.base_config),
             "global_step": self.global_step,
             "parameters": {k: v.detach().clone() for k, v in self.parameters.state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
@@ -468,14 +470,32 @@ class LSDDistiller:
         }
 
     def load_state_dict(self, state: dict) -> None:
+        """Resume from `state_dict()`; a checkpoint of other settings, another teacher, or a broken one is refused."""
+        if not isinstance(state, dict):
+            raise ValueError(f"A distillation checkpoint must be a JSON object, got a {type(state).__name__}.")
+        missing = sorted(set(CHECKPOINT_KEYS) - set(state))
+        if missing:
+            raise ValueError(f"The checkpoint lacks {missing}: it was not written by LSDDistiller.state_dict().")
         if state["config"] != asdict(self.config):
-            changed = sorted(k for k in state["config"] if state["config"][k] != asdict(self.config).get(k))
+            current = asdict(self.config)
+            changed = sorted(k for k in {*state["config"], *current} if state["config"].get(k) != current.get(k))
             raise ValueError(f"Checkpoint was written with different distillation settings: {changed}.")
+        if state["teacher"] != self.base_config:
+            changed = sorted(k for k in {*state["teacher"], *self.base_config}
+                             if state["teacher"].get(k) != self.base_config.get(k))  # fmt: skip
+            raise ValueError(f"Checkpoint was written for a different teacher sampler: {changed} differ.")
+        check_integer("the checkpoint's global_step", state["global_step"], 0, self.total_steps)
+        for name, value in state["parameters"].items():
+            if not torch.is_tensor(value) or not torch.isfinite(value).all():
+                raise ValueError(f"The checkpoint's parameter {name} is not a finite tensor: {value!r}.")
         self.global_step = int(state["global_step"])
         self.parameters.load_state_dict(state["parameters"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.search_state = state["search_state"]
         self.history = list(state["history"])
+
+
+CHECKPOINT_KEYS = ("config", "teacher", "global_step", "parameters", "optimizer", "search_state", "history")
 
 
 def first_of_the_best(candidates: list[dict], key: str, tolerance: float = 1e-9) -> dict:

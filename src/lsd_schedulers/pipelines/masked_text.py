@@ -9,6 +9,7 @@ from diffusers.utils import BaseOutput
 from ..models.adapters import as_denoiser
 from ..sampling import initial_noise
 from ..scheduling_lsd import LSDDiscreteScheduler
+from ..validation import check_generator, check_integer, check_token_ids
 from .pipeline_utils import SnapshotLoadingPipeline
 
 
@@ -120,7 +121,13 @@ class LSDMaskedTextPipeline(SnapshotLoadingPipeline):
             rows = [prefix + ids + [mask] * (seq_len - specials - len(ids)) + suffix for ids in encoded]
             input_ids = torch.tensor(rows, dtype=torch.long)
             infill_mask = (input_ids == mask) if infill_mask is None else infill_mask
-        input_ids = torch.as_tensor(input_ids, dtype=torch.long)
+        else:
+            input_ids = check_token_ids("input_ids", input_ids, self.scheduler.config.vocab_size)
+            if input_ids.dim() not in (1, 2):
+                raise ValueError(f"input_ids must have shape (seq_len,) or (batch_size, seq_len), got "
+                                 f"{tuple(input_ids.shape)}.")  # fmt: skip
+            if seq_len is not None and seq_len != input_ids.shape[-1]:
+                raise ValueError(f"seq_len={seq_len} disagrees with input_ids of length {input_ids.shape[-1]}.")
         input_ids = input_ids.expand(batch_size, -1) if input_ids.dim() == 1 else input_ids
         if input_ids.shape[0] != batch_size:
             raise ValueError(f"input_ids has {input_ids.shape[0]} rows for batch_size={batch_size}.")
@@ -128,7 +135,11 @@ class LSDMaskedTextPipeline(SnapshotLoadingPipeline):
         noise = initial_noise(self.scheduler, (batch_size, seq_len), generator, device)
         if infill_mask is None:
             infill_mask = input_ids == mask
-        infill_mask = torch.as_tensor(infill_mask, dtype=torch.bool).to(device).expand(batch_size, seq_len)
+        infill_mask = torch.as_tensor(infill_mask)
+        if infill_mask.dtype != torch.bool or infill_mask.shape[-1] != seq_len:
+            raise ValueError(f"infill_mask must be a bool tensor of shape (seq_len,) or (batch_size, seq_len) with "
+                             f"seq_len={seq_len}, got {infill_mask.dtype} {tuple(infill_mask.shape)}.")  # fmt: skip
+        infill_mask = infill_mask.to(device).expand(batch_size, seq_len)
         return torch.where(infill_mask, noise, input_ids.to(device)), infill_mask
 
     @torch.no_grad()
@@ -176,6 +187,9 @@ class LSDMaskedTextPipeline(SnapshotLoadingPipeline):
         tensor_inputs = callback_on_step_end_tensor_inputs or ["sample"]
         if any(name not in self._callback_tensor_inputs for name in tensor_inputs):
             raise ValueError(f"callback_on_step_end_tensor_inputs must be among {self._callback_tensor_inputs}.")
+        check_integer("batch_size", batch_size, minimum=1)
+        check_integer("seq_len", seq_len, minimum=1, allow_none=True)
+        check_generator(generator, batch_size)
         self.check_components()
         denoiser = self.denoiser(allow_special_tokens)
         template, infill = self.template(batch_size, seq_len, prompt, input_ids, infill_mask, generator)

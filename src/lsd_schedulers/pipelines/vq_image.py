@@ -10,6 +10,7 @@ from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 from ..models.adapters import ClassConditionalAdapter, NativeAdapter
 from ..models.masked_transformer import MaskedDiffusionTransformer
 from ..scheduling_lsd import LSDDiscreteScheduler
+from ..validation import check_integer, check_real, check_token_ids
 from .pipeline_utils import SnapshotLoadingPipeline
 
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
@@ -45,20 +46,30 @@ class LSDVQImagePipeline(SnapshotLoadingPipeline):
         num_classes = self.transformer.config.get("num_classes")
         if not num_classes:
             raise ValueError("class_labels were given but the transformer is not class-conditional.")
-        labels = torch.as_tensor(class_labels, dtype=torch.long).flatten()
+        values = torch.as_tensor(class_labels).flatten()
+        if values.is_floating_point() and not bool((values == values.round()).all()):
+            raise ValueError(f"class_labels must be integers, got {values.tolist()}.")
+        labels = values.long()
         if labels.numel() == 0 or ((labels < 0) | (labels >= num_classes)).any():
             raise ValueError(f"class_labels must be non-empty and lie in [0, {num_classes}), got {labels.tolist()}.")
         return labels.repeat_interleave(num_images_per_prompt).to(device)
 
     def _check_components(self) -> None:
-        codebook, vocab_size = self.vqvae.config.num_vq_embeddings, self.scheduler.config.vocab_size
+        """The VQModel, the transformer and the scheduler must agree: codebook + MASK ids, absorbing noise."""
+        codebook, config = self.vqvae.config.num_vq_embeddings, self.scheduler.config
         if not self.vqvae.config.lookup_from_codebook:
             raise ValueError("The VQModel must be built with lookup_from_codebook=True to decode token ids.")
-        if vocab_size != codebook + 1 or self.transformer.config.vocab_size != vocab_size:
+        if config.vocab_size != codebook + 1 or self.transformer.config.vocab_size != config.vocab_size:
             raise ValueError(
-                f"The scheduler's vocab_size ({vocab_size}) and the transformer's "
+                f"The scheduler's vocab_size ({config.vocab_size}) and the transformer's "
                 f"({self.transformer.config.vocab_size}) must both be the codebook size + 1 ({codebook + 1})."
             )
+        if config.forward_process != "absorbing":
+            raise ValueError("LSDVQImagePipeline needs an absorbing (masked) scheduler; this one has uniform noise.")
+        masks = {"scheduler": config.mask_token_id, "transformer": self.transformer.config.get("mask_token_id")}
+        for owner, mask in masks.items():
+            if mask is not None and mask != codebook:
+                raise ValueError(f"The {owner}'s mask_token_id {mask} must be the id after the codebook ({codebook}).")
 
     @torch.no_grad()
     def decode_tokens(self, tokens: torch.LongTensor, batch_size: int = 500) -> torch.Tensor:
@@ -111,20 +122,24 @@ class LSDVQImagePipeline(SnapshotLoadingPipeline):
         if any(name not in self._callback_tensor_inputs for name in tensor_inputs):
             raise ValueError(f"callback_on_step_end_tensor_inputs must be among {self._callback_tensor_inputs}.")
         self._check_components()
+        check_integer("num_images_per_prompt", num_images_per_prompt, minimum=1)
+        check_real("guidance_scale", guidance_scale)
         device = self._execution_device
         labels = self._class_labels(class_labels, num_images_per_prompt, device)
         batch_size = num_images_per_prompt if labels is None else labels.numel()
 
         mask_id = self.scheduler.config.mask_token_id
         if latents is None:
-            height = height or self.vqvae.config.sample_size
-            width = width or self.vqvae.config.sample_size
+            height = self.vqvae.config.sample_size if height is None else height
+            width = self.vqvae.config.sample_size if width is None else width
+            check_integer("height", height, minimum=self.vae_scale_factor)
+            check_integer("width", width, minimum=self.vae_scale_factor)
             if height % self.vae_scale_factor or width % self.vae_scale_factor:
                 raise ValueError(f"height and width must be multiples of {self.vae_scale_factor}: {height}x{width}.")
             grid = (height // self.vae_scale_factor, width // self.vae_scale_factor)
             latents = torch.full((batch_size, *grid), mask_id, dtype=torch.long, device=device)
         else:
-            latents = torch.as_tensor(latents, dtype=torch.long, device=device)
+            latents = check_token_ids("latents", latents, self.scheduler.config.vocab_size).to(device)
             if latents.dim() != 3 or latents.shape[0] != batch_size:
                 raise ValueError(f"latents must have shape ({batch_size}, h, w), got {tuple(latents.shape)}.")
             grid = tuple(latents.shape[1:])
@@ -146,7 +161,7 @@ class LSDVQImagePipeline(SnapshotLoadingPipeline):
                 sample = torch.where(generate, sample.prev_sample.flatten(1), template)  # given tokens never change
                 if callback_on_step_end is not None:
                     outputs = callback_on_step_end(self, index, t, {name: sample for name in tensor_inputs})
-                    sample = outputs.pop("latents", sample)
+                    sample = torch.where(generate, outputs.pop("latents", sample), template)
                 progress.update()
 
         tokens = sample.view(batch_size, *grid)
