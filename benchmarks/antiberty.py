@@ -91,30 +91,60 @@ def main(args: argparse.Namespace) -> None:
         }
 
     def sample(scheduler, steps):
-        return sample_in_batches(denoiser, scheduler, args.samples, teacher.seq_len, steps, args.eval_seed,
-                                 args.batch_size, teacher.start_states)  # fmt: skip
+        return sample_in_batches(
+            denoiser,
+            scheduler,
+            args.samples,
+            teacher.seq_len,
+            steps,
+            args.eval_seed,
+            args.batch_size,
+            teacher.start_states,
+        )
 
     start = time.perf_counter()
     teacher_samples = sample(variant(baseline), args.teacher_steps)
     examples = tokenizer.batch_decode(teacher_samples[:2].tolist(), skip_special_tokens=True)
-    teacher_row = {"sampler": "tweedie", "nfe": args.teacher_steps, "metrics": metrics(teacher_samples),
-                   "examples": examples}  # fmt: skip
+    teacher_row = {
+        "sampler": "tweedie",
+        "nfe": args.teacher_steps,
+        "metrics": metrics(teacher_samples),
+        "examples": examples,
+    }
     print(f"teacher (N={args.teacher_steps}): {teacher_row['metrics']} in {time.perf_counter() - start:.0f} s")
 
-    settings = {"batch_size": args.train_batch_size, "seq_len": teacher.seq_len, "split_evaluations":
-                args.split_evaluations, "coefficient_rounds": args.coefficient_rounds}  # fmt: skip
+    settings = {
+        "batch_size": args.train_batch_size,
+        "seq_len": teacher.seq_len,
+        "split_evaluations": args.split_evaluations,
+        "coefficient_rounds": args.coefficient_rounds,
+    }
     rows = []
     for steps in args.steps:
-        distilled = distil_all(denoiser, baseline, steps, args.distilled, args.teacher_ratio, teacher.start_states,
-                               **settings)  # fmt: skip
+        distilled = distil_all(
+            denoiser, baseline, steps, args.distilled, args.teacher_ratio, teacher.start_states, **settings
+        )
         hand = hand_made(baseline, args.power_grid)
         samplers = {name: (hand[name], steps) for name in hand if name != "tweedie"}
         samplers["confidence"] = (variant(baseline, unmasking_order="confidence"), steps)
-        samplers.update({name: (s, steps) for name, s in spread_made(baseline, ["spread"], args.power_grid).items()
-                         if not name.endswith("linear")})  # fmt: skip
+        samplers.update(
+            {
+                name: (s, steps)
+                for name, s in spread_made(baseline, ["spread"], args.power_grid).items()
+                if not name.endswith("linear")
+            }
+        )
         samplers.update({name: (scheduler, steps) for name, (scheduler, _, _) in distilled.items()})
-        cells = compare_samplers(denoiser, samplers, metrics, args.samples, teacher.seq_len, args.eval_seed,
-                                 args.batch_size, teacher.start_states)  # fmt: skip
+        cells = compare_samplers(
+            denoiser,
+            samplers,
+            metrics,
+            args.samples,
+            teacher.seq_len,
+            args.eval_seed,
+            args.batch_size,
+            teacher.start_states,
+        )
         for row in cells:
             if row["sampler"] in distilled:
                 scheduler, seconds, summary = distilled[row["sampler"]]
@@ -123,17 +153,32 @@ def main(args: argparse.Namespace) -> None:
         for row in cells:
             print(f"  M={steps:<3} {row['sampler']:<12} {row['unmasking_order']:<10} {row['metrics']}", flush=True)
         rows.extend(cells)
-        write_results(args.output, "antiberty", teacher_row, rows, {
-            "model": "AntiBERTy (antiberty==0.1.3 from PyPI, BertForMaskedLM, 25.8M parameters)",
-            "precision": args.precision,
-            "sequence": {"residues": args.length, "prefix": args.prefix, "generated": int((template == mask).sum())},
-            "distillation": {"teacher_steps": f"{args.teacher_ratio} M", "train_batch_size": args.train_batch_size,
-                             "split_evaluations": args.split_evaluations, "seeds": "0 (training)",
-                             "coefficient_rounds": args.coefficient_rounds, "eval_seed": args.eval_seed,
-                             "samples_per_cell": args.samples},
-            "metrics_note": "fd_teacher on the teacher's top 32 principal components; pseudo_ppl on "
-                            f"{args.pppl_positions} random residues per sample",
-        })  # fmt: skip
+        write_results(
+            args.output,
+            "antiberty",
+            teacher_row,
+            rows,
+            {
+                "model": "AntiBERTy (antiberty==0.1.3 from PyPI, BertForMaskedLM, 25.8M parameters)",
+                "precision": args.precision,
+                "sequence": {
+                    "residues": args.length,
+                    "prefix": args.prefix,
+                    "generated": int((template == mask).sum()),
+                },
+                "distillation": {
+                    "teacher_steps": f"{args.teacher_ratio} M",
+                    "train_batch_size": args.train_batch_size,
+                    "split_evaluations": args.split_evaluations,
+                    "seeds": "0 (training)",
+                    "coefficient_rounds": args.coefficient_rounds,
+                    "eval_seed": args.eval_seed,
+                    "samples_per_cell": args.samples,
+                },
+                "metrics_note": "fd_teacher on the teacher's top 32 principal components; pseudo_ppl on "
+                f"{args.pppl_positions} random residues per sample",
+            },
+        )
 
 
 if __name__ == "__main__":

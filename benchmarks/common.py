@@ -15,7 +15,15 @@ from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler
 from lsd_schedulers.distillation import DistillationConfig, LSDDistiller
 from lsd_schedulers.distillation.jys import jys_schedule
 from lsd_schedulers.distillation.search import boundary_candidates
-from lsd_schedulers.unmasking_orders import SPREAD_ORDERS
+from lsd_schedulers.hand_made import (  # noqa: F401  (the benchmark scripts import the line-up from here)
+    POWER_GRID,
+    hand_made,
+    keep_best,
+    keep_best_power,
+    public_config,
+    spread_made,
+    variant,
+)
 
 # name -> the DistillationConfig fields of the distilled samplers in every table (lsd and lsd_plus: the order chosen
 # by distillation, `auto`; lsd_plus_random: random order, comparable with the paper)
@@ -26,37 +34,6 @@ DISTILLED = {
     "lsd_paper": {"scheduler_type": "lsd", "objective": "paper"},
     "lsd_plus_paper": {"scheduler_type": "lsd_plus", "objective": "paper"},
 }
-POWER_GRID = (0.1, 0.2, 0.3, 0.5, 0.7)
-
-
-def variant(baseline: LSDDiscreteScheduler, **overrides) -> LSDDiscreteScheduler:
-    """The sampler with some config fields changed (same class: an LSD+ sampler keeps its learned schedule)."""
-    return type(baseline).from_config({**public_config(baseline), **overrides})
-
-
-def hand_made(baseline: LSDDiscreteScheduler, power_grid=POWER_GRID) -> dict[str, LSDDiscreteScheduler]:
-    """euler, tweedie, cosine and the power grid."""
-    samplers = {
-        "euler": variant(baseline, solver="euler"),
-        "tweedie": variant(baseline, solver="tweedie"),
-        "cosine": variant(baseline, timestep_spacing="cosine"),
-    }
-    for gamma in power_grid:
-        samplers[f"power({gamma})"] = variant(baseline, timestep_spacing="power", timestep_power=gamma)
-    return samplers
-
-
-def spread_made(baseline: LSDDiscreteScheduler, orders, power_grid=POWER_GRID) -> dict[str, LSDDiscreteScheduler]:
-    """Each spread order with every hand-made schedule (linear, cosine, the power grid): `"<order> <schedule>"`."""
-    samplers = {}
-    for order in orders:
-        samplers[f"{order} linear"] = variant(baseline, unmasking_order=order)
-        samplers[f"{order} cosine"] = variant(baseline, unmasking_order=order, timestep_spacing="cosine")
-        for gamma in power_grid:
-            samplers[f"{order} power({gamma})"] = variant(
-                baseline, unmasking_order=order, timestep_spacing="power", timestep_power=gamma
-            )
-    return samplers
 
 
 def distil_all(
@@ -87,8 +64,9 @@ def distil_all(
     for name, fields in DISTILLED.items():
         if name not in names:
             continue
-        config = DistillationConfig(num_student_steps=steps, num_teacher_steps=teacher_ratio * steps,
-                                    **{**settings, **fields})  # fmt: skip
+        config = DistillationConfig(
+            num_student_steps=steps, num_teacher_steps=teacher_ratio * steps, **{**settings, **fields}
+        )
         start = time.perf_counter()
         distiller = LSDDistiller(denoiser, baseline, config, start=start_states).fit()
         results[name] = (distiller.to_scheduler(), time.perf_counter() - start, distiller.search_summary())
@@ -122,8 +100,9 @@ def metric_search(
     """
 
     def sampler(times: torch.Tensor) -> LSDPlusScheduler:
-        return LSDPlusScheduler.from_config({**public_config(baseline), "unmasking_order": "random",
-                                             "timesteps": times.tolist()})  # fmt: skip
+        return LSDPlusScheduler.from_config(
+            {**public_config(baseline), "unmasking_order": "random", "timesteps": times.tolist()}
+        )
 
     times, best, evaluations = start.clone(), score(sampler(start)), 1
     for sweep in range(sweeps):
@@ -138,47 +117,6 @@ def metric_search(
                 if value < best:
                     times, best = trial, value
     return sampler(times), best, evaluations
-
-
-def keep_best(rows: list[dict], prefix: str, name: str, metric: str, key: Callable[[dict], float] | None = None):
-    """Of the rows named `prefix + schedule` keep the best, renamed `name`, with its schedule in `schedule`.
-
-    Args:
-        rows (`list[dict]`): result rows.
-        prefix (`str`): e.g. `"spread "`. name (`str`): the kept row's name, e.g. `"spread"`.
-        metric (`str`): the best row has the lowest value of this metric...
-        key (`Callable`, *optional*): ...or, when given, the lowest `key(row)`.
-    """
-    group = [row for row in rows if row["sampler"].startswith(prefix)]
-    if not group:
-        return rows
-    best = min(group, key=key or (lambda row: row["metrics"][metric]))
-    kept = {**best, "sampler": name, "schedule": best["sampler"][len(prefix) :]}
-    return [row for row in rows if not row["sampler"].startswith(prefix)] + [kept]
-
-
-def public_config(scheduler: LSDDiscreteScheduler) -> dict:
-    """A scheduler's config without diffusers' private keys (what `from_config` takes back)."""
-    return {k: v for k, v in scheduler.config.items() if not k.startswith("_")}
-
-
-def keep_best_power(rows: list[dict], metric: str, key: Callable[[dict], float] | None = None) -> list[dict]:
-    """Keep the best hand-made schedule of each order (the strongest hand-made baselines): of the power(gamma) rows
-    the best, named `power` (with its `gamma`), and of each spread order's rows the best, named after the order.
-
-    Args:
-        rows (`list[dict]`): result rows, some named `power(gamma)` or `"<order> <schedule>"` (`spread_made`).
-        metric (`str`): the best row has the lowest value of this metric...
-        key (`Callable`, *optional*): ...or, when given, the lowest `key(row)`.
-    """
-    for order in SPREAD_ORDERS:
-        rows = keep_best(rows, f"{order} ", order, metric, key)
-    powers = [row for row in rows if row["sampler"].startswith("power(")]
-    others = [row for row in rows if not row["sampler"].startswith("power(")]
-    if not powers:
-        return rows
-    best = min(powers, key=key or (lambda row: row["metrics"][metric]))
-    return others + [{**best, "sampler": "power", "gamma": float(best["sampler"][len("power(") : -1])}]
 
 
 def learned_values(scheduler: LSDDiscreteScheduler, search: dict | None = None) -> dict:
@@ -203,8 +141,10 @@ def previous_results(path: str | os.PathLike, protocol: dict, protocol_of: Calla
     record = json.loads(Path(path).read_text())
     found = protocol_of(record)
     if found != protocol:
-        raise ValueError(f"--append: {path} was measured with {found}; this run asks for {protocol}. Use the same "
-                         "settings or another --output.")  # fmt: skip
+        raise ValueError(
+            f"--append: {path} was measured with {found}; this run asks for {protocol}. Use the same "
+            "settings or another --output."
+        )
     return record
 
 
@@ -218,7 +158,8 @@ def merge_rows(rows: list[dict], new_rows: list[dict]) -> list[dict]:
 def write_results(
     path: str | os.PathLike, task: str, teacher: dict, rows: list[dict], extra: dict, previous: dict | None = None
 ) -> None:
-    """The results file of EVALUATION.md: task, command, machine, date, teacher, rows.
+    """The results file of a benchmark (docs/benchmarks.md is made from them): task, command, machine, date, teacher,
+    rows.
 
     A file grown by appending to `previous` keeps every command that wrote it, in order, under `commands`.
     """

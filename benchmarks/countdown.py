@@ -1,4 +1,4 @@
-"""Countdown (EVALUATION.md tasks 1 and 3): the exact Markov-chain oracle, or a transformer teacher trained here.
+"""Countdown (docs/benchmarks.md, "Countdown"): the exact Markov-chain oracle, or a transformer teacher trained here.
 
     python benchmarks/countdown.py                      # exact oracle, M in {4, 8, 16, 32}, 512 samples per cell
     python benchmarks/countdown.py --teacher_model teachers/countdown --steps 8 16 32 64 --precision bf16
@@ -46,8 +46,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--teacher_ratio", type=int, default=8, help="distillation teacher steps N = ratio * M")
     parser.add_argument("--distilled", nargs="+", default=[*DISTILLED, "jys"], choices=[*DISTILLED, "jys"])
     parser.add_argument("--power_grid", type=float, nargs="+", default=list(POWER_GRID), help="gammas for `power`")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="bf16: the teacher under "
-                        "CPU autocast (about 1.7x faster); the oracle always runs in float64")  # fmt: skip
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "bf16"),
+        help="bf16: the teacher under CPU autocast (about 1.7x faster); the oracle always runs in float64",
+    )
     parser.add_argument("--eval_seed", type=int, default=1_000_000, help="disjoint from distillation seeds (< 1000)")
     parser.add_argument(
         "--teacher_model", default=None, help="a folder from examples/train_teacher.py --mode countdown"
@@ -74,8 +78,10 @@ def load_denoiser(args: argparse.Namespace, oracle: MarkovChainOracle):
         return oracle, "countdown-oracle"
     model = MaskedDiffusionTransformer.from_pretrained(f"{args.teacher_model}/transformer").eval()
     if model.config.vocab_size != oracle.vocab_size:
-        raise ValueError(f"The teacher reads {model.config.vocab_size} ids; countdown V={args.num_states} needs "
-                         f"{oracle.vocab_size}.")  # fmt: skip
+        raise ValueError(
+            f"The teacher reads {model.config.vocab_size} ids; countdown V={args.num_states} needs "
+            f"{oracle.vocab_size}."
+        )
     denoiser = NativeAdapter(model, oracle.vocab_size)
     return (AutocastDenoiser(denoiser) if args.precision == "bf16" else denoiser), "countdown-trained"
 
@@ -94,17 +100,26 @@ def search_on_the_metric(args: argparse.Namespace, denoiser, baseline, steps: in
     hand[first].set_timesteps(steps)
     searched, value, evaluations = metric_search(score, baseline, steps, hand[first].schedule)
     print(f"  metric_search (M={steps}) from {first}: {value:.4f} on the search seeds, {evaluations} evaluations")
-    details = {"start": first, "evaluations": evaluations, "search_samples": args.search_samples,
-               "search_seed": args.search_seed, "search_violation_rate": value}  # fmt: skip
+    details = {
+        "start": first,
+        "evaluations": evaluations,
+        "search_samples": args.search_samples,
+        "search_seed": args.search_seed,
+        "search_violation_rate": value,
+    }
     return searched, time.perf_counter() - start, details
 
 
 def protocol_of(record: dict) -> dict:
     """The fields a run must share with a results file to append to it."""
     setup = record["distillation"]
-    return {"teacher_steps": record["teacher"]["nfe"], "samples": setup["samples_per_cell"],
-            "eval_seed": setup["eval_seed"], "seq_len": setup["seq_len"],
-            "precision": record.get("precision", "float64 (oracle)")}  # fmt: skip
+    return {
+        "teacher_steps": record["teacher"]["nfe"],
+        "samples": setup["samples_per_cell"],
+        "eval_seed": setup["eval_seed"],
+        "seq_len": setup["seq_len"],
+        "precision": record.get("precision", "float64 (oracle)"),
+    }
 
 
 def main(args: argparse.Namespace) -> None:
@@ -119,8 +134,13 @@ def main(args: argparse.Namespace) -> None:
 
     output = args.output or f"benchmarks/results/{task}.json"
     precision = args.precision if args.teacher_model else "float64 (oracle)"
-    protocol = {"teacher_steps": args.teacher_steps, "samples": args.samples, "eval_seed": args.eval_seed,
-                "seq_len": args.seq_len, "precision": precision}  # fmt: skip
+    protocol = {
+        "teacher_steps": args.teacher_steps,
+        "samples": args.samples,
+        "eval_seed": args.eval_seed,
+        "seq_len": args.seq_len,
+        "precision": precision,
+    }
     previous = previous_results(output, protocol, protocol_of) if args.append else None
     if previous is not None:
         teacher = previous["teacher"]
@@ -141,11 +161,18 @@ def main(args: argparse.Namespace) -> None:
     rows = previous["rows"] if previous is not None else []
     for steps in args.steps:
         distilled = distil_all(denoiser, baseline, steps, args.distilled, args.teacher_ratio, **settings)
-        samplers = {name: (scheduler, steps) for name, scheduler in hand_made(baseline).items()
-                    if not name.startswith("power(") or name in powers}  # fmt: skip
+        samplers = {
+            name: (scheduler, steps)
+            for name, scheduler in hand_made(baseline).items()
+            if not name.startswith("power(") or name in powers
+        }
         samplers["confidence"] = (variant(baseline, unmasking_order="confidence"), steps)
-        samplers.update({name: (scheduler, steps) for name, scheduler in
-                         spread_made(baseline, ["spread"], args.power_grid).items()})  # fmt: skip
+        samplers.update(
+            {
+                name: (scheduler, steps)
+                for name, scheduler in spread_made(baseline, ["spread"], args.power_grid).items()
+            }
+        )
         samplers.update({name: (scheduler, steps) for name, (scheduler, _, _) in distilled.items()})
         search = None
         if args.teacher_model is None and steps in args.metric_search:
@@ -156,8 +183,11 @@ def main(args: argparse.Namespace) -> None:
             if row["sampler"] in distilled:
                 scheduler, seconds, summary = distilled[row["sampler"]]
                 row.update(distill_seconds=round(seconds, 1), **learned_values(scheduler, summary))
-                row["distillation"] = {"teacher_steps": args.teacher_ratio * steps, "train_batch_size":
-                                       args.train_batch_size, "split_evaluations": args.split_evaluations}  # fmt: skip
+                row["distillation"] = {
+                    "teacher_steps": args.teacher_ratio * steps,
+                    "train_batch_size": args.train_batch_size,
+                    "split_evaluations": args.split_evaluations,
+                }
             if row["sampler"] == "metric_search":
                 scheduler, seconds, details = search
                 row.update(distill_seconds=round(seconds, 1), **details, **learned_values(scheduler))
@@ -166,12 +196,24 @@ def main(args: argparse.Namespace) -> None:
             print(f"  M={steps:<3} {row['sampler']:<15} {row['unmasking_order']:<8} {row['metrics']}", flush=True)
         rows = merge_rows(rows, cells)
         # written after every M: an interrupted run keeps the step counts it finished
-        write_results(output, task, teacher, rows, {
-            "precision": precision,
-            "distillation": {"teacher_steps": "8 M unless a row says otherwise", "seeds": "0 (training)",
-                             "eval_seed": args.eval_seed, "samples_per_cell": args.samples, "seq_len": args.seq_len},
-            "power_grid": args.power_grid,
-        }, previous)  # fmt: skip
+        write_results(
+            output,
+            task,
+            teacher,
+            rows,
+            {
+                "precision": precision,
+                "distillation": {
+                    "teacher_steps": "8 M unless a row says otherwise",
+                    "seeds": "0 (training)",
+                    "eval_seed": args.eval_seed,
+                    "samples_per_cell": args.samples,
+                    "seq_len": args.seq_len,
+                },
+                "power_grid": args.power_grid,
+            },
+            previous,
+        )
 
 
 if __name__ == "__main__":

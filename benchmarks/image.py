@@ -1,4 +1,5 @@
-"""Image (EVALUATION.md task 5): Fashion-MNIST as VQ tokens with a class-conditional masked transformer trained here.
+"""Image (docs/benchmarks.md, "Fashion-MNIST"): Fashion-MNIST as VQ tokens with a class-conditional masked
+transformer trained here.
 
     make fashion-mnist
     python benchmarks/image.py                  # M in {4, 8, 16, 32, 64}, 1,000 samples per cell
@@ -46,8 +47,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--teacher_steps", type=int, default=1024, help="N of the teacher row")
     parser.add_argument("--power_grid", type=float, nargs="+", default=list(POWER_GRID), help="gammas for `power`")
     parser.add_argument("--guidance_scale", type=float, default=2.0)
-    parser.add_argument("--distilled", nargs="+", default=["jys", "lsd", "lsd_plus", "lsd_plus_random", "lsd_paper",
-                                                          "lsd_plus_paper"])  # fmt: skip
+    parser.add_argument(
+        "--distilled", nargs="+", default=["jys", "lsd", "lsd_plus", "lsd_plus_random", "lsd_paper", "lsd_plus_paper"]
+    )
     parser.add_argument("--split_evaluations", type=int, default=8, help="golden-section evaluations per boundary")
     parser.add_argument("--train_batch_size", type=int, default=64)
     parser.add_argument("--eval_seed", type=int, default=1_000_000, help="disjoint from distillation seeds (< 1000)")
@@ -99,8 +101,12 @@ def main(args: argparse.Namespace) -> None:
     teacher_tokens = sample_in_batches(
         denoiser, baseline, args.samples, seq_len, args.teacher_steps, args.eval_seed, BATCH
     )
-    teacher = {"sampler": "tweedie", "nfe": args.teacher_steps, "metrics": metrics(teacher_tokens),
-               "guidance_scale": args.guidance_scale}  # fmt: skip
+    teacher = {
+        "sampler": "tweedie",
+        "nfe": args.teacher_steps,
+        "metrics": metrics(teacher_tokens),
+        "guidance_scale": args.guidance_scale,
+    }
     teacher_grid = last_grids["latest"]
     print(f"teacher (N={args.teacher_steps}): {teacher['metrics']} in {time.perf_counter() - start:.0f} s", flush=True)
 
@@ -116,11 +122,18 @@ def main(args: argparse.Namespace) -> None:
             split_evaluations=args.split_evaluations,
         )
         powers = {f"power({gamma})" for gamma in args.power_grid}
-        samplers = {name: (scheduler, steps) for name, scheduler in hand_made(baseline).items()
-                    if not name.startswith("power(") or name in powers}  # fmt: skip
+        samplers = {
+            name: (scheduler, steps)
+            for name, scheduler in hand_made(baseline).items()
+            if not name.startswith("power(") or name in powers
+        }
         samplers["confidence"] = (variant(baseline, unmasking_order="confidence"), steps)
-        samplers.update({name: (scheduler, steps) for name, scheduler in
-                         spread_made(baseline, ["spread", "spread_2d"], args.power_grid).items()})  # fmt: skip
+        samplers.update(
+            {
+                name: (scheduler, steps)
+                for name, scheduler in spread_made(baseline, ["spread", "spread_2d"], args.power_grid).items()
+            }
+        )
         samplers.update({name: (scheduler, steps) for name, (scheduler, _, _) in distilled.items()})
         grids = {"teacher": teacher_grid}
         cells = []
@@ -146,10 +159,17 @@ def main(args: argparse.Namespace) -> None:
                 {name: grids[name] for name in shown}, steps, Path(args.grid_dir) / f"image-samples-M{steps}.png"
             )
         # written after every M: an interrupted run keeps the step counts it finished
-        settings = {"teacher_steps": "8 M", "train_batch_size": args.train_batch_size, "seeds": "0 (training)",
-                    "eval_seed": args.eval_seed, "samples_per_cell": args.samples, "seq_len": seq_len,
-                    "guidance_scale": args.guidance_scale, "split_evaluations": args.split_evaluations,
-                    "nfe_note": "one guided call per step (a conditional and an unconditional pass)"}  # fmt: skip
+        settings = {
+            "teacher_steps": "8 M",
+            "train_batch_size": args.train_batch_size,
+            "seeds": "0 (training)",
+            "eval_seed": args.eval_seed,
+            "samples_per_cell": args.samples,
+            "seq_len": seq_len,
+            "guidance_scale": args.guidance_scale,
+            "split_evaluations": args.split_evaluations,
+            "nfe_note": "one guided call per step (a conditional and an unconditional pass)",
+        }
         write_results(args.output, "image", teacher, rows, {"distillation": settings})
 
 

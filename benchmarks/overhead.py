@@ -48,8 +48,14 @@ def parse_args() -> argparse.Namespace:
 def main(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     mask = args.vocab_size - 1
-    model = MaskedDiffusionTransformer(args.vocab_size, mask, max_seq_len=args.seq_len, hidden_size=args.hidden_size,
-                                       num_layers=args.num_layers, num_heads=args.num_heads).eval()  # fmt: skip
+    model = MaskedDiffusionTransformer(
+        args.vocab_size,
+        mask,
+        max_seq_len=args.seq_len,
+        hidden_size=args.hidden_size,
+        num_layers=args.num_layers,
+        num_heads=args.num_heads,
+    ).eval()
     clean = torch.randint(0, mask, (args.batch_size, args.seq_len), generator=torch.Generator().manual_seed(0))
     sample = torch.full_like(clean, mask)
     t = torch.tensor(0.5)
@@ -60,8 +66,12 @@ def main(args: argparse.Namespace) -> None:
 
     logits = forward().float()
     forward_seconds = median_seconds(forward, args.repeats)
-    samplers = {"tweedie": {}, "euler": {"solver": "euler"}, "confidence": {"unmasking_order": "confidence"},
-                "lsd_power": {"coefficient_form": "power", "coefficients": [1.1] * args.steps}}  # fmt: skip
+    samplers = {
+        "tweedie": {},
+        "euler": {"solver": "euler"},
+        "confidence": {"unmasking_order": "confidence"},
+        "lsd_power": {"coefficient_form": "power", "coefficients": [1.1] * args.steps},
+    }
     rows = []
     for name, options in samplers.items():
         scheduler = LSDDiscreteScheduler(vocab_size=args.vocab_size, mask_token_id=mask, **options)

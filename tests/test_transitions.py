@@ -4,19 +4,15 @@ import pytest
 import torch
 
 from lsd_schedulers import NoiseSchedule
+from lsd_schedulers.block_kernels import block_maxima, row_argmax, sample_tilted_blocks, tilted_block_sums
+from lsd_schedulers.random_draws import sample_categorical, uniform_noise
 from lsd_schedulers.transitions import (
-    block_maxima,
     euler_absorbing_jumps,
     euler_uniform_jumps,
     log_score_from_x0,
-    row_argmax,
-    sample_categorical,
-    sample_tilted_blocks,
-    tilted_block_sums,
     transition_from_jumps,
     tweedie_absorbing_jumps,
     tweedie_uniform_jumps,
-    uniform_noise,
     x0_from_log_score,
     x0_probabilities_from_logits,
 )

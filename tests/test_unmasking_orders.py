@@ -136,8 +136,8 @@ def test_orders_need_absorbing_noise():
 
 
 def test_spread_order_lowers_the_countdown_error_of_the_exact_oracle(countdown_oracle):
-    """ALGORITHM.md section 7: with exact conditionals, revealing far-apart positions together removes most of the
-    few-step error; the unigram statistics stay those of the chain."""
+    """docs/schedulers.md, "Spread orders": with exact conditionals, revealing far-apart positions together removes
+    most of the few-step error; the unigram statistics stay those of the chain."""
     rates = {}
     for order in ("random", "spread"):
         scheduler = LSDDiscreteScheduler(vocab_size=9, unmasking_order=order, timestep_spacing="cosine")

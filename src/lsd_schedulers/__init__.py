@@ -1,21 +1,19 @@
 """Learned few-step samplers for discrete diffusion models, as diffusers schedulers."""
 
-from .models import MarkovChainOracle, MaskedDiffusionTransformer
-from .noise_schedules import NoiseSchedule
-from .pipelines import LSDMaskedTextPipeline, LSDVQImagePipeline, MaskedTextPipelineOutput
-from .scheduling_lsd import LSDDiscreteScheduler, LSDSchedulerOutput
-from .scheduling_lsd_plus import LSDPlusScheduler
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "LSDDiscreteScheduler",
-    "LSDMaskedTextPipeline",
-    "LSDPlusScheduler",
-    "LSDVQImagePipeline",
-    "LSDSchedulerOutput",
-    "MarkovChainOracle",
-    "MaskedDiffusionTransformer",
-    "MaskedTextPipelineOutput",
-    "NoiseSchedule",
-]
+_EXPORTS = {
+    "LSDDiscreteScheduler": ".scheduling_lsd",
+    "LSDSchedulerOutput": ".scheduling_lsd",
+    "LSDPlusScheduler": ".scheduling_lsd_plus",
+    "LSDMaskedTextPipeline": ".pipelines",
+    "LSDVQImagePipeline": ".pipelines",
+    "MaskedTextPipelineOutput": ".pipelines",
+    "MarkovChainOracle": ".models",
+    "MaskedDiffusionTransformer": ".models",
+    "NoiseSchedule": ".noise_schedules",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

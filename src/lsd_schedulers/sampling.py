@@ -4,8 +4,8 @@ from collections.abc import Callable
 
 import torch
 
+from .random_draws import random_tokens
 from .scheduling_lsd import LSDDiscreteScheduler
-from .transitions import uniform_noise
 
 Denoiser = Callable[[torch.LongTensor, torch.Tensor], torch.Tensor]
 
@@ -27,7 +27,7 @@ def initial_noise(
     config = scheduler.config
     if config.forward_process == "absorbing":
         return torch.full(shape, config.mask_token_id, dtype=torch.long, device=device)
-    return (uniform_noise(shape, generator, device) * config.vocab_size).long()
+    return random_tokens(shape, config.vocab_size, generator, device)
 
 
 @torch.no_grad()

@@ -1,6 +1,5 @@
 """LSDDiscreteScheduler: the baseline few-step discrete diffusion sampler, with one learned coefficient per step."""
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -8,32 +7,40 @@ from diffusers import ConfigMixin, SchedulerMixin
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 
+from .block_kernels import BLOCK_COLUMNS, block_maxima
+from .masked_step import masked_step
 from .noise_schedules import NOISE_SCHEDULES, NoiseSchedule
+from .random_draws import random_tokens, sample_jumps, uniform_noise
+from .time_grids import (  # noqa: F401  (the grids were defined here first: their names stay importable from here)
+    TIMESTEP_SPACINGS,
+    cosine_timesteps,
+    linear_timesteps,
+    power_timesteps,
+    time_grid,
+    validate_time_schedule,
+)
 from .transitions import (
-    BLOCK_COLUMNS,
     FORWARD_PROCESSES,
     PREDICTION_TYPES,
     SOLVERS,
+    absorbing_reverse_rates,
     absorbing_unmask_probability,
-    block_maxima,
     commit_jumps,
     euler_absorbing_jumps,
+    euler_masked_jump_scale,
     euler_uniform_jumps,
+    euler_unmask_probability,
     log_score_from_x0,
-    row_argmax,
-    sample_confidence_ordered,
-    sample_jumps,
-    sample_tilted_blocks,
     scale_jumps_linear,
     scale_log_score_power,
-    tilted_block_sums,
     tweedie_absorbing_jumps,
+    tweedie_masked_jump_scale,
     tweedie_uniform_jumps,
-    uniform_noise,
+    uniform_reverse_rates,
     x0_from_log_score,
     x0_probabilities_from_logits,
 )
-from .unmasking_orders import SPREAD_ORDERS, choose_spread, order_grid, sample_spread_ordered
+from .unmasking_orders import UNMASKING_ORDERS, order_grid, sample_confidence_ordered, sample_spread_ordered
 from .validation import (
     check_choice,
     check_generator,
@@ -44,8 +51,6 @@ from .validation import (
     is_integer,
 )
 
-TIMESTEP_SPACINGS = ("linear", "cosine", "power")
-UNMASKING_ORDERS = ("random", "confidence", *SPREAD_ORDERS)
 COEFFICIENT_FORMS = ("linear", "power")
 LOGITS_LAYOUTS = ("auto", "channels_last", "channels_first")
 SCHEDULER_CLASS_NAMES = ("LSDDiscreteScheduler", "LSDPlusScheduler")
@@ -64,48 +69,6 @@ class LSDSchedulerOutput(BaseOutput):
 
     prev_sample: torch.LongTensor
     pred_original_sample: torch.LongTensor
-
-
-def linear_timesteps(num_steps: int) -> torch.Tensor:
-    # tau_k = 1 - k / M,  k = 0..M
-    return 1 - torch.arange(num_steps + 1, dtype=torch.float64) / num_steps
-
-
-def cosine_timesteps(num_steps: int) -> torch.Tensor:
-    # tau_k = cos(pi/2 k / M): few tokens revealed early, many late
-    times = torch.cos(0.5 * math.pi * torch.arange(num_steps + 1, dtype=torch.float64) / num_steps)
-    times[-1] = 0.0
-    return times
-
-
-def power_timesteps(num_steps: int, power: float) -> torch.Tensor:
-    # tau_k = (1 - k / M)^gamma
-    return linear_timesteps(num_steps) ** power
-
-
-def validate_time_schedule(times: torch.Tensor | list[float], num_steps: int | None = None) -> torch.Tensor:
-    """Check a full schedule 1 = tau_0 > tau_1 > ... > tau_M = 0 and return it as float64.
-
-    Args:
-        times (`torch.Tensor` or `list[float]`): the M + 1 times, endpoints included.
-        num_steps (`int`, *optional*): the expected M.
-    """
-    times = torch.as_tensor(times, dtype=torch.float64).flatten()
-    if times.numel() < 2:
-        raise ValueError(f"A time schedule needs at least 2 entries (1 and 0), got {times.numel()}.")
-    if num_steps is not None and times.numel() != num_steps + 1:
-        raise ValueError(
-            f"A schedule for {num_steps} steps needs {num_steps + 1} times (1, ..., 0), got {times.numel()}."
-        )
-    if not torch.isfinite(times).all():
-        raise ValueError(f"Time schedule contains non-finite values: {times.tolist()}.")
-    if times[0] != 1.0 or times[-1] != 0.0:
-        raise ValueError(
-            f"Time schedule must start at 1.0 and end at 0.0, got {times[0].item()} ... {times[-1].item()}."
-        )
-    if not (times[1:] < times[:-1]).all():
-        raise ValueError(f"Time schedule must be strictly decreasing, got {times.tolist()}.")
-    return times
 
 
 class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
@@ -246,9 +209,8 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
                 "(the model scores ids 0..scored_vocab_size - 1)."
             )
         grid = config.token_grid_shape
-        if grid is not None and not (isinstance(grid, (list, tuple)) and len(grid) == 2 and all(
-            is_integer(side) and side > 0 for side in grid
-        )):  # fmt: skip
+        is_grid = isinstance(grid, (list, tuple)) and len(grid) == 2 and all(is_integer(n) and n > 0 for n in grid)
+        if grid is not None and not is_grid:
             raise ValueError(f"token_grid_shape must be [height, width] of positive integers, got {grid!r}.")
         check_choice("logits_layout", config.logits_layout, LOGITS_LAYOUTS)
 
@@ -260,7 +222,7 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         if config.num_inference_steps is None and config.coefficients is not None:
             derived["num_inference_steps"] = len(config.coefficients)
         if derived:
-            self._register_derived(**derived)
+            self.register_to_config(**derived)
         coefficients, steps = self.config.coefficients, self.config.num_inference_steps
         if coefficients is not None and len(coefficients) != steps:
             raise ValueError(
@@ -275,11 +237,6 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         self.schedule: torch.Tensor | None = None
         self.step_coefficients: torch.Tensor | None = None
         self.confidence_temperatures: torch.Tensor | None = None
-
-    def _register_derived(self, **values) -> None:
-        """Store values derived from other fields so that the saved config states them explicitly."""
-        defaults = [k for k in self.config.get("_use_default_values", []) if k not in values]
-        self.register_to_config(**values, _use_default_values=defaults)
 
     @classmethod
     def from_config(cls, config=None, return_unused_kwargs=False, **kwargs):
@@ -304,12 +261,7 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
 
     def default_time_schedule(self, num_steps: int) -> torch.Tensor:
         """The M + 1 times 1 = tau_0 > ... > tau_M = 0 used when no custom timesteps are given."""
-        spacing = self.config.timestep_spacing
-        if spacing == "cosine":
-            return cosine_timesteps(num_steps)
-        if spacing == "power":
-            return power_timesteps(num_steps, self.config.timestep_power)
-        return linear_timesteps(num_steps)
+        return time_grid(self.config.timestep_spacing, num_steps, self.config.timestep_power)
 
     # ------------------------------------------------------------------------------------------------------------
     # diffusers scheduler API
@@ -334,10 +286,10 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
             temperature (`float` or `tuple[float, float]`, *optional*):
                 Confidence temperatures annealed linearly over the steps (start, end), as aMUSEd does; a single
                 value anneals to 0.01. Overrides `confidence_temperature`. diffusers' `AmusedPipeline` passes it as
-                the second positional argument, `set_timesteps(steps, temperature, device)`, which is accepted.
+                the second positional argument, `set_timesteps(steps, temperature, device)`, which is accepted
+                (`amused_positional_arguments`).
         """
-        if device is not None and not isinstance(device, (str, torch.device)):
-            temperature, device, timesteps = device, timesteps, None
+        device, timesteps, temperature = amused_positional_arguments(device, timesteps, temperature)
         if timesteps is not None:
             times = torch.as_tensor(timesteps, dtype=torch.float64).flatten()
             if times.numel() == 0 or times[-1] != 0:
@@ -364,12 +316,6 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
             )
         if times is None:
             times = self.default_time_schedule(num_steps)
-            if not (times[1:] < times[:-1]).all():
-                raise ValueError(
-                    f"timestep_spacing={self.config.timestep_spacing!r} with timestep_power="
-                    f"{self.config.timestep_power} gives the grid {times.tolist()} for {num_steps} steps, which is "
-                    "not strictly decreasing (times round to 0 before the last step); use a smaller timestep_power."
-                )
 
         self.num_inference_steps = num_steps
         self.schedule = times.to(device)
@@ -432,24 +378,17 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         check_generator(generator, sample.shape[0] if sample.dim() else None)
         model_output = self._to_vocabulary_last(model_output, sample)
         index = self.index_for_timestep(timestep)
+        t, s = self.schedule[index], self.schedule[index + 1]
         if sample.numel() == 0:  # an empty batch: nothing to move
             self._check_step_inputs(model_output, sample)
-            return (sample, sample) if not return_dict else LSDSchedulerOutput(sample, sample)
-        fast = self._has_masked_fast_path()
-        if fast:
-            model_output = model_output.contiguous()  # read as [N, V] rows below, without copies
-        maxima = self._check_step_inputs(model_output, sample, block=self._block_columns() if fast else None)
-        t, s = self.schedule[index], self.schedule[index + 1]
-        if fast:
-            prev_sample, pred_original_sample = self._masked_step(
-                model_output.reshape(-1, self.config.vocab_size), maxima, sample, t, s, index, generator
-            )
-            if not return_dict:
-                return (prev_sample, pred_original_sample)
-            return LSDSchedulerOutput(prev_sample=prev_sample, pred_original_sample=pred_original_sample)
-        jumps, x0_probs = self.jump_probabilities(model_output, sample, t, s, self.step_coefficients[index])
-        prev_sample = self.sample_from_jumps(jumps, sample, generator, is_last_step=bool(s == 0), index=index)
-        pred_original_sample = self._point_estimate(x0_probs, sample)
+            prev_sample = pred_original_sample = sample
+        elif self._has_masked_fast_path():
+            prev_sample, pred_original_sample = self._fast_masked_step(model_output, sample, t, s, index, generator)
+        else:
+            self._check_step_inputs(model_output, sample)
+            jumps, x0_probs = self.jump_probabilities(model_output, sample, t, s, self.step_coefficients[index])
+            prev_sample = self.sample_from_jumps(jumps, sample, generator, is_last_step=bool(s == 0), index=index)
+            pred_original_sample = self._point_estimate(x0_probs, sample)
         if not return_dict:
             return (prev_sample, pred_original_sample)
         return LSDSchedulerOutput(prev_sample=prev_sample, pred_original_sample=pred_original_sample)
@@ -482,10 +421,10 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         corrupt = uniform_noise(tuple(original_samples.shape), generator, original_samples.device) >= keep_probability
         if self.is_absorbing:
             return original_samples.masked_fill(corrupt, self.config.mask_token_id)
-        random_tokens = (
-            uniform_noise(tuple(original_samples.shape), generator, original_samples.device) * self.config.vocab_size
-        ).long()
-        return torch.where(corrupt, random_tokens, original_samples)
+        noise = random_tokens(
+            tuple(original_samples.shape), self.config.vocab_size, generator, original_samples.device
+        )
+        return torch.where(corrupt, noise, original_samples)
 
     def __len__(self) -> int:
         """The number of steps: those set by `set_timesteps`, else the learned count, else 0."""
@@ -509,7 +448,7 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         return config
 
     # ------------------------------------------------------------------------------------------------------------
-    # The step's math, one call per formula of the design (see transitions.py)
+    # The general path: one call per formula of docs/schedulers.md (transitions.py), then the draw
     # ------------------------------------------------------------------------------------------------------------
 
     def jump_probabilities(
@@ -592,7 +531,7 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
             return torch.ones((), dtype=torch.float64)
         alpha_t = self.noise.alpha(t)
         if self.config.solver == "euler":
-            return ((t - s) * self.noise.sigma(t) * alpha_t / (1 - alpha_t)).clamp(max=1)
+            return euler_unmask_probability(t - s, self.noise.sigma(t), alpha_t)
         return absorbing_unmask_probability(alpha_t, self.noise.alpha(s))
 
     def reverse_rates(self, model_output: torch.Tensor, sample: torch.LongTensor, t: torch.Tensor) -> torch.Tensor:
@@ -607,7 +546,9 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         """
         x0_probs, log_score = self.model_output_to_distribution(model_output, sample, t, 1.0)
         log_score = log_score if log_score is not None else self._log_score(x0_probs, sample, t)
-        return self.euler_jumps(log_score, sample, t, t - 1)  # an Euler jump over unit time is the rate
+        if self.is_absorbing:
+            return absorbing_reverse_rates(log_score, sample, self.noise.sigma(t), self.config.mask_token_id)
+        return uniform_reverse_rates(log_score, sample, self.noise.sigma(t))
 
     def model_output_to_distribution(
         self, model_output: torch.Tensor, sample: torch.Tensor, t: torch.Tensor, coefficient: torch.Tensor
@@ -639,241 +580,50 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         return tweedie_uniform_jumps(x0_probs, sample, alpha_t, alpha_s)
 
     def _has_masked_fast_path(self) -> bool:
-        """Absorbing noise with x0 logits: the step is computed from the logits of the masked rows only."""
+        """Absorbing noise with x0 logits: the step is computed from the logits of the masked rows (`masked_step`)."""
         return self.is_absorbing and self.config.prediction_type == "x0_logits"
 
-    def _block_columns(self) -> int:
-        return min(BLOCK_COLUMNS, self.config.vocab_size)
-
-    def _jump_mass_scale(self, t: torch.Tensor, s: torch.Tensor, index: int, power: float) -> torch.Tensor:
-        """The jump mass of a masked position divided by sum_y p(x_0 = y | x_t)^power (1 in the linear form).
-
-        With r = alpha_t / (1 - alpha_t) the score of a masked position is s_y = r p_y; the power form raises it to
-        Phi_k (power = Phi_k), the linear form scales the jumps by Phi_k (power = 1).
-        """
-        alpha_t = self.noise.alpha(t)
-        odds = alpha_t / (1 - alpha_t)
-        if self.config.solver == "euler":
-            # sum_y (t - s) sigma(t) s_y^power = (t - s) sigma(t) r^power sum_y p_y^power
-            scale = (t - s) * self.noise.sigma(t) * odds**power
-        else:
-            # (alpha_s - alpha_t) / (1 - alpha_t) sum_y x0_y, x0_y = s_y^power / r = r^(power - 1) p_y^power
-            scale = absorbing_unmask_probability(alpha_t, self.noise.alpha(s)) * odds ** (power - 1)
-        if self.config.coefficient_form == "linear":
-            scale = scale * self.step_coefficients[index]  # LSD, linear form: jump probabilities times Phi_k
-        return scale
-
-    def _masked_step(
+    def _fast_masked_step(
         self,
-        logits: torch.Tensor,
-        maxima: torch.Tensor,
+        model_output: torch.Tensor,
         sample: torch.LongTensor,
         t: torch.Tensor,
         s: torch.Tensor,
         index: int,
         generator: torch.Generator | list[torch.Generator] | None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The absorbing step from the logits of the masked rows, with the law and the draws of the general path.
-
-        The general path builds float64 jump probabilities over the whole `[B, L, V]`; here only what its draws
-        read is computed. With q = softmax(power * logits) over the ids but MASK (power = Phi_k in the power form,
-        else 1), a masked position's jump mass is scale * sum_y p_y^power (`_jump_mass_scale`; 1 at the last step,
-        which commits) and its target is drawn from q. The uniforms of `sample_jumps` or `sample_confidence_ordered`
-        are drawn in the same order and used in the same way; only the arithmetic differs (float32 exponentials,
-        block sums), so a result can differ from the general path's only where a uniform falls within rounding of
-        a boundary, or where the confidence order breaks a tie that rounding decides.
-
-        Args:
-            logits (`torch.Tensor`): contiguous x0 logits `[N, V]`, N the number of positions.
-            maxima (`torch.Tensor`): `block_maxima(logits, self._block_columns())`.
-            sample (`torch.LongTensor`): the tokens at time t.
-            t (`torch.Tensor`): current time. s (`torch.Tensor`): next time.
-            index (`int`): the step index.
-            generator (`torch.Generator` or `list[torch.Generator]`, *optional*): the caller's randomness.
-
-        Returns:
-            `tuple`: `(prev_sample, pred_original_sample)`.
-        """
-        mask_id, device, block = self.config.mask_token_id, sample.device, self._block_columns()
-        flat_sample = sample.reshape(-1)
-        rows = (flat_sample == mask_id).nonzero().squeeze(-1)
-        best_token, best_logit = row_argmax(logits, rows, maxima, block, mask_id)
-        if bool(torch.isneginf(best_logit).any()):
-            raise ValueError("The model gives probability 0 to every token at a masked position; cannot unmask it.")
-        pred_original_sample = flat_sample.clone()
-        pred_original_sample[rows] = best_token
+    ) -> tuple[torch.LongTensor, torch.LongTensor]:
+        """`masked_step` with this step's jump-mass scale, power, order and temperature."""
+        model_output = model_output.contiguous()  # read as [N, V] rows, without copies
+        block = min(BLOCK_COLUMNS, self.config.vocab_size)
+        maxima = self._check_step_inputs(model_output, sample, block=block)
         power = float(self.step_coefficients[index]) if self.config.coefficient_form == "power" else 1.0
-        is_last_step = bool(s == 0)
-        scale = torch.ones((), dtype=torch.float64) if is_last_step else self._jump_mass_scale(t, s, index, power)
-        scale = scale.to(device)
+        commit = bool(s == 0)
         order = self.config.unmasking_order
-        if order != "random" and not is_last_step:
-            state = (rows, best_token, best_logit, scale, power)
-            step = self._confidence_ordered_step if order == "confidence" else self._spread_ordered_step
-            prev_sample = step(logits, sample, state, index, generator)
-            return prev_sample, pred_original_sample.reshape(sample.shape)
-
-        # the uniforms of sample_jumps: whether to move, then where
-        move_noise = uniform_noise(tuple(sample.shape), generator, device).reshape(-1)[rows]
-        token_noise = uniform_noise(tuple(sample.shape), generator, device).reshape(-1)[rows]
-        if power != 1 and not is_last_step:
-            moves = self._power_form_moves(logits, rows, best_token, best_logit, scale, power, move_noise)
-        else:
-            moves = move_noise < scale
-        movers, mover_token, mover_logit = rows[moves], best_token[moves], best_logit[moves]
-        sums = tilted_block_sums(logits, movers, mover_logit, mover_token, block, (power,), mask_id)[0]
-        prev_sample = flat_sample.clone()
-        prev_sample[movers] = sample_tilted_blocks(
-            logits, movers, mover_logit, mover_token, block, sums, token_noise[moves], power, mask_id
+        return masked_step(
+            model_output.reshape(-1, self.config.vocab_size),
+            maxima,
+            sample,
+            self.config.mask_token_id,
+            scale=None if commit else self._masked_jump_scale(t, s, index, power),
+            power=power,
+            order=order,
+            commit=commit,
+            temperature=self._confidence_temperature(index),
+            grid=None if commit else order_grid(order, tuple(sample.shape), self.config.token_grid_shape),
+            generator=generator,
         )
-        return prev_sample.reshape(sample.shape), pred_original_sample.reshape(sample.shape)
 
-    def _power_form_moves(
-        self,
-        logits: torch.Tensor,
-        rows: torch.Tensor,
-        best_token: torch.Tensor,
-        best_logit: torch.Tensor,
-        scale: torch.Tensor,
-        power: float,
-        move_noise: torch.Tensor,
-    ) -> torch.Tensor:
-        """Which masked rows jump, u < scale sum_y p_y^power, in the power form with random order.
-
-        sum_y p_y^power = Z_power / Z_1^power needs a second pass over the logits; bounds in p_max = 1 / Z_1 settle
-        most rows without it, and only the rows whose uniform falls between them (widened by 1e-3 for rounding) get
-        the exact value.
-
-        Args:
-            logits (`torch.Tensor`): x0 logits `[N, V]`.
-            rows (`torch.Tensor`): `[n]` the masked rows.
-            best_token (`torch.Tensor`): `[n]` their argmax. best_logit (`torch.Tensor`): `[n]` their maximum.
-            scale (`torch.Tensor`): `_jump_mass_scale` of this step.
-            power (`float`): Phi_k.
-            move_noise (`torch.Tensor`): `[n]` the rows' move uniforms.
-        """
-        mask_id, block = self.config.mask_token_id, self._block_columns()
-        # Z_1 = 1 + R_1: the maximum's weight exp(l_y - max) is 1, R_1 sums the others; p_max = 1 / Z_1
-        rest = tilted_block_sums(logits, rows, best_logit, best_token, block, (1.0,), mask_id)[0]
-        plain = 1 + rest.double().sum(-1)
-        p_max = 1 / plain
-        if power > 1:
-            # p_max^power <= sum_y p_y^power <= p_max^(power - 1) sum_y p_y
-            low, high = p_max**power, p_max ** (power - 1)
+    def _masked_jump_scale(self, t: torch.Tensor, s: torch.Tensor, index: int, power: float) -> torch.Tensor:
+        """The jump mass of a masked position divided by sum_y p(x_0 = y | x_t)^power (power = Phi_k in the power
+        form, else 1), times Phi_k in the linear form."""
+        alpha_t = self.noise.alpha(t)
+        if self.config.solver == "euler":
+            scale = euler_masked_jump_scale(t - s, self.noise.sigma(t), alpha_t, power)
         else:
-            # p_max^(power - 1) <= sum_y p_y^power <= K^(1 - power), K <= V - 1 tokens (concavity)
-            low, high = p_max ** (power - 1), torch.full_like(p_max, (self.config.vocab_size - 1) ** (1 - power))
-        moves = move_noise < scale * low * (1 - 1e-3)
-        undecided = (~moves & (move_noise < scale * high * (1 + 1e-3))).nonzero().squeeze(-1)
-        rest = tilted_block_sums(
-            logits, rows[undecided], best_logit[undecided], best_token[undecided], block, (power,), mask_id
-        )[0]
-        # scale sum_y p_y^power = scale Z_power / Z_1^power
-        moves[undecided] = move_noise[undecided] < scale * (1 + rest.double().sum(-1)) / plain[undecided] ** power
-        return moves
-
-    def _confidence_ordered_step(
-        self,
-        logits: torch.Tensor,
-        sample: torch.LongTensor,
-        state: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float],
-        index: int,
-        generator: torch.Generator | list[torch.Generator] | None,
-    ) -> torch.Tensor:
-        """`sample_confidence_ordered` from the logits of the masked rows: the same uniforms, count and ranking.
-
-        Args:
-            logits (`torch.Tensor`): x0 logits `[N, V]`.
-            sample (`torch.LongTensor`): the tokens at time t.
-            state (`tuple`): the masked rows, their argmax and maximum, the step's jump-mass scale, and the power.
-            index (`int`): the step index.
-            generator (`torch.Generator` or `list[torch.Generator]`, *optional*): the caller's randomness.
-        """
-        rows, best_token, best_logit, scale, power = state
-        mask_id, device, block = self.config.mask_token_id, sample.device, self._block_columns()
-        flat_sample = sample.reshape(sample.shape[0], -1)
-        temperature = self._confidence_temperature(index)
-        # the uniforms of sample_confidence_ordered: the count, the candidates, then the Gumbel noise
-        count_noise = uniform_noise(flat_sample.shape[:1], generator, device)
-        token_noise = uniform_noise(tuple(flat_sample.shape), generator, device).reshape(-1)[rows]
-        gumbel_noise = uniform_noise(tuple(flat_sample.shape), generator, device) if temperature > 0 else None
-
-        powers = (power,) if power == 1 else (power, 1.0)
-        sums = tilted_block_sums(logits, rows, best_logit, best_token, block, powers, mask_id)
-        # Z_a = 1 + R_a: the maximum's weight exp(a (l_y - max)) is 1, R_a sums the others
-        rest = sums[0].double().sum(-1)
-        jump_mass = masked_jump_mass(scale, sums, power, rows.shape)
-        candidates = sample_tilted_blocks(
-            logits, rows, best_logit, best_token, block, sums[0], token_noise, power, mask_id
-        )
-        # log q(y) = power (l_y - max) - log Z_power = power (l_y - max) - log1p(R_power)
-        log_q = power * (logits[rows, candidates].double() - best_logit.double()) - torch.log1p(rest)
-
-        # reveal floor(E + u) positions, E the sum of the jump masses: those with the highest log q(y) + T Gumbel
-        is_masked = flat_sample == mask_id
-        reveal = torch.zeros(flat_sample.numel(), dtype=torch.float64, device=device).index_put_((rows,), jump_mass)
-        reveal = reveal.view(flat_sample.shape)
-        count = torch.floor(reveal.sum(-1) + count_noise).long()
-        count = torch.minimum(count, is_masked.sum(-1))
-        confidence = torch.full((flat_sample.numel(),), -torch.inf, dtype=torch.float64, device=device)
-        confidence = confidence.index_put_((rows,), log_q).view(flat_sample.shape)
-        if gumbel_noise is not None:
-            confidence = confidence + temperature * -torch.log(-torch.log(gumbel_noise))
-        confidence = confidence.masked_fill(~is_masked | (reveal <= 0), -torch.inf)
-        rank = confidence.argsort(dim=-1, descending=True).argsort(dim=-1)
-        chosen = ((rank < count.unsqueeze(-1)) & is_masked & (reveal > 0)).view(-1)
-        proposal = flat_sample.reshape(-1).clone()
-        proposal[rows] = candidates
-        return torch.where(chosen, proposal, flat_sample.reshape(-1)).reshape(sample.shape)
-
-    def _spread_ordered_step(
-        self,
-        logits: torch.Tensor,
-        sample: torch.LongTensor,
-        state: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float],
-        index: int,
-        generator: torch.Generator | list[torch.Generator] | None,
-    ) -> torch.Tensor:
-        """`sample_spread_ordered` from the logits of the masked rows: the same uniforms, count and positions.
-
-        Only the chosen rows get a token; in the power form every masked row's jump mass scale sum_y p_y^power is
-        needed for the count.
-
-        Args:
-            logits (`torch.Tensor`): x0 logits `[N, V]`.
-            sample (`torch.LongTensor`): the tokens at time t.
-            state (`tuple`): the masked rows, their argmax and maximum, the step's jump-mass scale, and the power.
-            index (`int`): the step index.
-            generator (`torch.Generator` or `list[torch.Generator]`, *optional*): the caller's randomness.
-        """
-        rows, best_token, best_logit, scale, power = state
-        mask_id, device, block = self.config.mask_token_id, sample.device, self._block_columns()
-        order = self.config.unmasking_order
-        flat_sample = sample.reshape(sample.shape[0], -1)
-        # the uniforms of sample_spread_ordered: the count, the shift, then one token uniform per position
-        count_noise = uniform_noise(flat_sample.shape[:1], generator, device)
-        shift_noise = uniform_noise((flat_sample.shape[0], 2), generator, device)
-        token_noise = uniform_noise(tuple(flat_sample.shape), generator, device).reshape(-1)
-
-        sums = None
-        if power != 1:  # the count needs every masked row's jump mass
-            sums = tilted_block_sums(logits, rows, best_logit, best_token, block, (power, 1.0), mask_id)
-        jump_mass = masked_jump_mass(scale, sums, power, rows.shape)
-        reveal = torch.zeros(flat_sample.numel(), dtype=torch.float64, device=device).index_put_((rows,), jump_mass)
-        reveal = reveal.view(flat_sample.shape)
-        is_masked = (flat_sample == mask_id) & (reveal > 0)
-        grid = order_grid(order, tuple(sample.shape), self.config.token_grid_shape)
-        chosen = choose_spread(order, reveal, is_masked, grid, count_noise, shift_noise).view(-1)[rows]
-        movers, mover_token, mover_logit = rows[chosen], best_token[chosen], best_logit[chosen]
-        if sums is None:
-            mover_sums = tilted_block_sums(logits, movers, mover_logit, mover_token, block, (power,), mask_id)[0]
-        else:
-            mover_sums = sums[0][chosen]
-        prev_sample = flat_sample.reshape(-1).clone()
-        prev_sample[movers] = sample_tilted_blocks(
-            logits, movers, mover_logit, mover_token, block, mover_sums, token_noise[movers], power, mask_id
-        )
-        return prev_sample.reshape(sample.shape)
+            scale = tweedie_masked_jump_scale(alpha_t, self.noise.alpha(s), power)
+        if self.config.coefficient_form == "linear":
+            scale = scale * self.step_coefficients[index]  # LSD, linear form: jump probabilities times Phi_k
+        return scale
 
     def _confidence_temperature(self, index: int | None) -> float:
         """The Gumbel temperature of the confidence order at this step (annealed when `set_timesteps` got one)."""
@@ -962,16 +712,6 @@ class LSDDiscreteScheduler(SchedulerMixin, ConfigMixin):
         return maxima
 
 
-def masked_jump_mass(scale: torch.Tensor, sums: list[torch.Tensor] | None, power: float, shape) -> torch.Tensor:
-    """The jump mass of each masked row: `scale` in the linear form, scale sum_y p_y^power in the power form.
-
-    `sums` are `tilted_block_sums` for the powers (power, 1): Z_a = 1 + R_a, and sum_y p_y^power = Z_power / Z_1^power.
-    """
-    if power == 1:
-        return scale.expand(shape)
-    return scale * (1 + sums[0].double().sum(-1)) / (1 + sums[1].double().sum(-1)) ** power
-
-
 def timestep_value(timestep: float | torch.Tensor) -> float:
     """The one time of a step: a number, or a tensor whose entries (one per batch row) all hold the same time."""
     if torch.is_tensor(timestep):
@@ -984,3 +724,22 @@ def timestep_value(timestep: float | torch.Tensor) -> float:
             raise ValueError(f"step() moves the whole batch from one time; got per-row timesteps {values.tolist()}.")
         return float(values[0])
     return check_real("timestep", timestep)
+
+
+def amused_positional_arguments(device, timesteps, temperature) -> tuple:
+    """`(device, timesteps, temperature)` of a `set_timesteps` call, reading diffusers' `AmusedPipeline` order.
+
+    `AmusedPipeline` calls `scheduler.set_timesteps(num_inference_steps, temperature, device)`, positionally, as its
+    own scheduler takes them. A number or a pair where the device belongs is that temperature, and the next argument
+    is then the device.
+    """
+    if device is None or isinstance(device, (str, torch.device)):
+        return device, timesteps, temperature
+    if temperature is not None:
+        raise TypeError(f"set_timesteps got two temperatures: {device!r} in the place of device, and {temperature!r}.")
+    if timesteps is not None and not isinstance(timesteps, (str, torch.device)):
+        raise TypeError(
+            f"set_timesteps(steps, {device!r}, {timesteps!r}): in AmusedPipeline's order (steps, temperature, device) "
+            "the third argument must be a device; pass custom times as timesteps=..."
+        )
+    return timesteps, None, device

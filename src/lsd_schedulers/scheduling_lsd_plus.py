@@ -4,7 +4,8 @@ import torch
 from diffusers import ConfigMixin, SchedulerMixin  # noqa: F401 - diffusers' pipeline loader looks these names up here
 from diffusers.configuration_utils import register_to_config
 
-from .scheduling_lsd import LSDDiscreteScheduler, validate_time_schedule
+from .scheduling_lsd import LSDDiscreteScheduler
+from .time_grids import validate_time_schedule
 from .validation import check_real_list, is_integer
 
 
@@ -57,7 +58,7 @@ class LSDPlusScheduler(LSDDiscreteScheduler):
 
     def _derive_config(self) -> None:
         if self.config.timesteps is not None and self.config.num_inference_steps is None:
-            self._register_derived(num_inference_steps=len(self.config.timesteps) - 1)
+            self.register_to_config(num_inference_steps=len(self.config.timesteps) - 1)
         super()._derive_config()
 
     @property

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from huggingface_hub import snapshot_download
 
+from .hand_made import baseline_of
 from .metrics.evaluation import countdown_metrics
 from .models import AmusedAdapter, ClassConditionalAdapter, MarkovChainOracle, NativeAdapter, countdown_chain
 from .models.adapters import LLaDAAdapter, MaskedLMAdapter, MDLMAdapter, SEDDAdapter
@@ -131,53 +132,72 @@ def load_teacher(
             pipe = LSDMaskedTextPipeline.from_pretrained(folder)
             return text_teacher(pipe, f"{class_name} {name_or_path}", seq_len, prompts, allow_special_tokens)
         if class_name == "LSDVQImagePipeline":
-            return vq_image_teacher(LSDVQImagePipeline.from_pretrained(folder), name_or_path, class_labels,
-                                    guidance_scale)  # fmt: skip
+            return vq_image_teacher(
+                LSDVQImagePipeline.from_pretrained(folder), name_or_path, class_labels, guidance_scale
+            )
         if class_name == "AmusedPipeline":
             from diffusers import AmusedPipeline
 
             return amused_teacher(
                 AmusedPipeline.from_pretrained(folder), name_or_path, prompts, guidance_scale, seq_len
             )
-        raise ValueError(f"{folder} holds a {class_name!r} pipeline; supported: LSDMaskedTextPipeline, "
-                         "LSDVQImagePipeline, AmusedPipeline.")  # fmt: skip
+        raise ValueError(
+            f"{folder} holds a {class_name!r} pipeline; supported: LSDMaskedTextPipeline, "
+            "LSDVQImagePipeline, AmusedPipeline."
+        )
     if (folder / "transformer").is_dir() and (folder / "scheduler").is_dir():
         model = MaskedDiffusionTransformer.from_pretrained(folder / "transformer").eval()
         scheduler = baseline_of(LSDDiscreteScheduler.from_pretrained(folder / "scheduler"))
         if model.config.vocab_size != scheduler.config.vocab_size:
-            raise ValueError(f"The transformer reads {model.config.vocab_size} ids, the scheduler "
-                             f"{scheduler.config.vocab_size}.")  # fmt: skip
+            raise ValueError(
+                f"The transformer reads {model.config.vocab_size} ids, the scheduler {scheduler.config.vocab_size}."
+            )
         length = seq_len or model.config.max_seq_len
-        return Teacher(NativeAdapter(model, scheduler.config.vocab_size), scheduler, length,
-                       f"MaskedDiffusionTransformer {name_or_path}")  # fmt: skip
+        return Teacher(
+            NativeAdapter(model, scheduler.config.vocab_size),
+            scheduler,
+            length,
+            f"MaskedDiffusionTransformer {name_or_path}",
+        )
     if (folder / "config.json").is_file():
-        return transformers_teacher(folder, name_or_path, model_type, tokenizer_name_or_path, seq_len, prompts,
-                                    allow_special_tokens, trust_remote_code)  # fmt: skip
+        return transformers_teacher(
+            folder,
+            name_or_path,
+            model_type,
+            tokenizer_name_or_path,
+            seq_len,
+            prompts,
+            allow_special_tokens,
+            trust_remote_code,
+        )
     raise ValueError(
         f"Cannot tell what {folder} holds: expected a model_index.json (a pipeline), transformer/ and scheduler/ "
         "folders (examples/train_teacher.py), or a transformers config.json."
     )
 
 
-def baseline_of(scheduler: LSDDiscreteScheduler, **overrides) -> LSDDiscreteScheduler:
-    """The scheduler without learned values: the baseline sampler the student starts from."""
-    config = {k: v for k, v in scheduler.config.items() if not k.startswith("_")}
-    config.update(coefficients=None, num_inference_steps=None, **overrides)
-    config.pop("timesteps", None)
-    return LSDDiscreteScheduler.from_config(config)
-
-
 def countdown_teacher(num_states: int, seq_len: int) -> Teacher:
-    """The exact countdown oracle (ALGORITHM.md section 6): nothing to download."""
+    """The exact countdown oracle (docs/schedulers.md, "The exact oracle"): nothing to download."""
     initial, transition = countdown_chain(num_states)
     oracle = MarkovChainOracle(initial, transition)
     scheduler = LSDDiscreteScheduler(vocab_size=oracle.vocab_size, mask_token_id=oracle.mask_token_id)
-    return Teacher(oracle, scheduler, seq_len, f"the exact countdown oracle (V={num_states}, L={seq_len})",
-                   task_metrics=lambda samples: countdown_metrics(samples, initial))  # fmt: skip
+    return Teacher(
+        oracle,
+        scheduler,
+        seq_len,
+        f"the exact countdown oracle (V={num_states}, L={seq_len})",
+        task_metrics=lambda samples: countdown_metrics(samples, initial),
+    )
 
 
-def text_teacher(pipe: LSDMaskedTextPipeline, description: str, seq_len: int | None, prompts: list[str] | None,
-                 allow_special_tokens: bool = False, adapter=None) -> Teacher:  # fmt: skip
+def text_teacher(
+    pipe: LSDMaskedTextPipeline,
+    description: str,
+    seq_len: int | None,
+    prompts: list[str] | None,
+    allow_special_tokens: bool = False,
+    adapter=None,
+) -> Teacher:
     """A text pipeline as a teacher: its denoiser, and templates with the prompts (cycled) in place."""
     pipe.scheduler = baseline_of(pipe.scheduler)
     pipe.check_components()
@@ -189,12 +209,20 @@ def text_teacher(pipe: LSDMaskedTextPipeline, description: str, seq_len: int | N
         batch_prompts = None if not prompts else cycled(list(prompts), batch_size)
         return pipe.template(batch_size, length, batch_prompts, generator=generator)[0].cpu()
 
-    return Teacher(pipe.denoiser(allow_special_tokens, adapter), pipe.scheduler, length, description, start, pipe,
-                   details={"prompts": len(prompts or [])})  # fmt: skip
+    return Teacher(
+        pipe.denoiser(allow_special_tokens, adapter),
+        pipe.scheduler,
+        length,
+        description,
+        start,
+        pipe,
+        details={"prompts": len(prompts or [])},
+    )
 
 
-def vq_image_teacher(pipe: LSDVQImagePipeline, name: str, class_labels: list[int] | None,
-                     guidance_scale: float | None) -> Teacher:  # fmt: skip
+def vq_image_teacher(
+    pipe: LSDVQImagePipeline, name: str, class_labels: list[int] | None, guidance_scale: float | None
+) -> Teacher:
     """A VQ image pipeline: balanced classes (or `class_labels`) with guidance; the token grid in the scheduler."""
     side = pipe.vqvae.config.sample_size // pipe.vae_scale_factor
     scheduler = baseline_of(pipe.scheduler, token_grid_shape=[side, side])
@@ -211,8 +239,9 @@ def vq_image_teacher(pipe: LSDVQImagePipeline, name: str, class_labels: list[int
     return Teacher(denoiser, scheduler, side * side, description, pipeline=pipe, grid=(side, side))
 
 
-def amused_teacher(pipe, name: str, prompts: list[str] | None, guidance_scale: float | None,
-                   seq_len: int | None = None) -> Teacher:  # fmt: skip
+def amused_teacher(
+    pipe, name: str, prompts: list[str] | None, guidance_scale: float | None, seq_len: int | None = None
+) -> Teacher:
     """diffusers' AmusedPipeline: prompts through its CLIP text encoder, guidance against the empty prompt.
 
     The token grid is aMUSEd's default (`transformer.config.sample_size` a side), or `seq_len` tokens in a square.
@@ -228,13 +257,24 @@ def amused_teacher(pipe, name: str, prompts: list[str] | None, guidance_scale: f
     vocab_size = max(mask_id + 1, codebook)
     # aMUSEd scores its codebook (8192 ids) and reads ids up to its mask id (8255): the rest get probability 0
     scored = codebook if codebook <= mask_id else None
-    scheduler = LSDDiscreteScheduler(vocab_size=vocab_size, mask_token_id=mask_id, noise_schedule="cosine",
-                                     scored_vocab_size=scored, token_grid_shape=[side, side])  # fmt: skip
+    scheduler = LSDDiscreteScheduler(
+        vocab_size=vocab_size,
+        mask_token_id=mask_id,
+        noise_schedule="cosine",
+        scored_vocab_size=scored,
+        token_grid_shape=[side, side],
+    )
     guidance = 10.0 if guidance_scale is None else guidance_scale
     denoiser = AmusedAdapter(pipe, list(prompts), (side, side), vocab_size, guidance)
     pipe.scheduler = scheduler
-    return Teacher(denoiser, scheduler, side * side, f"AmusedPipeline {name} ({len(prompts)} prompts, guidance "
-                   f"{guidance})", pipeline=pipe, grid=(side, side))  # fmt: skip
+    return Teacher(
+        denoiser,
+        scheduler,
+        side * side,
+        f"AmusedPipeline {name} ({len(prompts)} prompts, guidance {guidance})",
+        pipeline=pipe,
+        grid=(side, side),
+    )
 
 
 def guess_model_type(config) -> str:
@@ -246,9 +286,16 @@ def guess_model_type(config) -> str:
     return "masked_lm"
 
 
-def transformers_teacher(folder: Path, name: str, model_type: str | None, tokenizer_name_or_path: str | None,
-                         seq_len: int | None, prompts: list[str] | None, allow_special_tokens: bool,
-                         trust_remote_code: bool) -> Teacher:  # fmt: skip
+def transformers_teacher(
+    folder: Path,
+    name: str,
+    model_type: str | None,
+    tokenizer_name_or_path: str | None,
+    seq_len: int | None,
+    prompts: list[str] | None,
+    allow_special_tokens: bool,
+    trust_remote_code: bool,
+) -> Teacher:
     """A transformers model with its tokenizer, wrapped in an `LSDMaskedTextPipeline`."""
     from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
@@ -266,15 +313,22 @@ def transformers_teacher(folder: Path, name: str, model_type: str | None, tokeni
         raise ValueError(f"The tokenizer of {name} has no mask token: a masked diffusion teacher needs one.")
     vocab_size = max(len(tokenizer), tokenizer.mask_token_id + 1)
     prediction_type = "log_score" if model_type == "sedd" else "x0_logits"
-    scheduler = LSDDiscreteScheduler(vocab_size=vocab_size, mask_token_id=tokenizer.mask_token_id,
-                                     prediction_type=prediction_type)  # fmt: skip
+    scheduler = LSDDiscreteScheduler(
+        vocab_size=vocab_size, mask_token_id=tokenizer.mask_token_id, prediction_type=prediction_type
+    )
     if model_type == "sedd":
         adapter = SEDDAdapter(model, scheduler.noise, vocab_size)
     else:
         adapter = ADAPTERS[model_type](model, vocab_size)
     pipe = LSDMaskedTextPipeline(transformer=model, tokenizer=tokenizer, scheduler=scheduler)
-    teacher = text_teacher(pipe, f"{type(model).__name__} {name} ({model_type})", seq_len, prompts,
-                           allow_special_tokens or model_type == "sedd", adapter)  # fmt: skip
+    teacher = text_teacher(
+        pipe,
+        f"{type(model).__name__} {name} ({model_type})",
+        seq_len,
+        prompts,
+        allow_special_tokens or model_type == "sedd",
+        adapter,
+    )
     teacher.details["model_type"] = model_type
     return teacher
 
@@ -323,16 +377,32 @@ def block_teacher(teacher: Teacher, block_length: int, num_steps: int, num_conte
     blocks = [(start, min(start + block_length, teacher.seq_len)) for start in range(0, teacher.seq_len, block_length)]
     blocks = [(start, end) for start, end in blocks if (contexts[:, start:end] == mask).any()]
     if len(blocks) < 2:
-        raise ValueError(f"block_length={block_length} leaves fewer than two blocks to generate in seq_len="
-                         f"{teacher.seq_len}: nothing to learn a later block with.")  # fmt: skip
-    contexts = generate(teacher.denoiser, teacher.scheduler, num_inference_steps=num_steps, generator=generator,
-                        sample=contexts, block=blocks[0])  # fmt: skip
+        raise ValueError(
+            f"block_length={block_length} leaves fewer than two blocks to generate in seq_len="
+            f"{teacher.seq_len}: nothing to learn a later block with."
+        )
+    contexts = generate(
+        teacher.denoiser,
+        teacher.scheduler,
+        num_inference_steps=num_steps,
+        generator=generator,
+        sample=contexts,
+        block=blocks[0],
+    )
     start, end = blocks[1]
 
     def start_states(batch_size: int, generator: torch.Generator | None) -> torch.LongTensor:
         return contexts[torch.arange(batch_size) % len(contexts), start:end].clone()
 
     details = {**teacher.details, "block": [start, end], "context_block": list(blocks[0])}
-    return Teacher(BlockDenoiser(teacher.denoiser, contexts, start, end), teacher.scheduler, end - start,
-                   f"{teacher.description}, block {start}:{end} after a context block", start_states, teacher.pipeline,
-                   teacher.task_metrics, teacher.grid, details)  # fmt: skip
+    return Teacher(
+        BlockDenoiser(teacher.denoiser, contexts, start, end),
+        teacher.scheduler,
+        end - start,
+        f"{teacher.description}, block {start}:{end} after a context block",
+        start_states,
+        teacher.pipeline,
+        teacher.task_metrics,
+        teacher.grid,
+        details,
+    )

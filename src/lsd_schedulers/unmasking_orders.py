@@ -5,22 +5,25 @@ depends only on which positions are revealed, not on the values being drawn, kee
 many-step limit; the few-step error is the dependence between the tokens revealed in the same step, so orders that
 reveal far-apart positions together help when dependence decays with distance (docs/schedulers.md).
 
+- `confidence` (MaskGIT): the positions whose drawn tokens the model is most sure of, with optional Gumbel noise.
 - `spread`: a low-discrepancy permutation of the positions (bit-reversal, i.e. van der Corput), cyclically shifted
   by a random offset per sequence and step; a step reveals the `n` masked positions that come first in it.
 - `spread_2d`: the same over a token grid, with a Halton (2, 3) order of the cells and a random toroidal shift.
 
-Both take their count from `reveal_counts`, n = floor(E + u) with E the expected number of reveals of the random
+All take their count from `reveal_counts`, n = floor(E + u) with E the expected number of reveals of the random
 order (stochastic rounding keeps that expectation). Every draw uses the caller's uniforms, so a seeded generator
-gives the same choice.
+gives the same choice. The choosing functions here serve both the general step (from jump probabilities) and the
+fast one (`masked_step`, from logits).
 """
 
 from functools import lru_cache
 
 import torch
 
-from .transitions import sample_categorical, uniform_noise
+from .random_draws import gumbel_noise, sample_categorical, uniform_noise
 
 SPREAD_ORDERS = ("spread", "spread_2d")
+UNMASKING_ORDERS = ("random", "confidence", *SPREAD_ORDERS)
 
 
 @lru_cache(maxsize=64)
@@ -133,6 +136,22 @@ def choose_first_ranked(ranks: torch.LongTensor, is_masked: torch.Tensor, counts
     return is_masked & (keys <= threshold) & (counts > 0).unsqueeze(-1)
 
 
+def choose_most_confident(confidence: torch.Tensor, eligible: torch.Tensor, counts: torch.LongTensor) -> torch.Tensor:
+    """The `counts[b]` eligible positions of highest confidence in each row `b`.
+
+    Args:
+        confidence (`torch.Tensor`): `[B, L]` float64 scores (log q of the drawn token, plus any Gumbel noise).
+        eligible (`torch.Tensor`): `[B, L]` bool, the masked positions that can be revealed.
+        counts (`torch.LongTensor`): `[B]`, at most the number of eligible positions.
+
+    Returns:
+        `torch.Tensor`: `[B, L]` bool, the chosen positions.
+    """
+    confidence = confidence.masked_fill(~eligible, -torch.inf)
+    rank = confidence.argsort(dim=-1, descending=True).argsort(dim=-1)
+    return (rank < counts.unsqueeze(-1)) & eligible
+
+
 def order_grid(order: str, sample_shape: tuple[int, ...], grid_shape: list[int] | None) -> tuple[int, int] | None:
     """The token grid of a 2-D order: the sample's own `(B, H, W)` shape, else the config's `token_grid_shape`.
 
@@ -182,6 +201,41 @@ def choose_spread(
     counts = reveal_counts(reveal_probabilities, is_masked, count_noise)
     ranks = spread_ranks(order, batch_size, positions, grid, shift_noise)
     return choose_first_ranked(ranks, is_masked, counts)
+
+
+def sample_confidence_ordered(
+    jumps: torch.Tensor,
+    sample: torch.Tensor,
+    mask_token_id: int,
+    temperature: float = 0.0,
+    generator: torch.Generator | list[torch.Generator] | None = None,
+) -> torch.Tensor:
+    """MaskGIT-style unmasking: the schedule says how many masked tokens to reveal, the model's confidence which.
+
+    Each row reveals n = floor(E + u) tokens (`reveal_counts`). Every masked position draws a candidate y ~ jumps;
+    the n positions with the highest log q(y) + temperature * Gumbel noise are revealed with their candidates. The
+    uniforms are drawn in this order: the count `[B]`, one token uniform per position, then (temperature > 0) one
+    Gumbel uniform per position; the scheduler's fast path draws the same ones.
+
+    Args:
+        jumps (`torch.Tensor`): jump probabilities `[B, ..., V]` (absorbing noise: from MASK only).
+        sample (`torch.Tensor`): current token ids `[B, ...]`.
+        mask_token_id (`int`): the MASK id.
+        temperature (`float`, defaults to 0.0): Gumbel noise on the confidences (MaskGIT's choice temperature).
+        generator (`torch.Generator` or `list[torch.Generator]`, *optional*): the caller's randomness.
+    """
+    batch_size, device = sample.shape[0], sample.device
+    flat_jumps, flat_sample = jumps.reshape(batch_size, -1, jumps.shape[-1]), sample.reshape(batch_size, -1)
+    count_noise = uniform_noise((batch_size,), generator, device)
+    candidates = sample_categorical(flat_jumps, generator)
+    reveal = flat_jumps.sum(-1)
+    # log q(y) = log(jumps_y / sum(jumps))
+    confidence = torch.log(flat_jumps.gather(-1, candidates.unsqueeze(-1)).squeeze(-1)) - torch.log(reveal)
+    if temperature > 0:
+        confidence = confidence + temperature * gumbel_noise(tuple(flat_sample.shape), generator, device)
+    eligible = (flat_sample == mask_token_id) & (reveal > 0)
+    chosen = choose_most_confident(confidence, eligible, reveal_counts(reveal, eligible, count_noise))
+    return torch.where(chosen, candidates, flat_sample).reshape(sample.shape)
 
 
 def sample_spread_ordered(

@@ -16,10 +16,28 @@ def test_countdown_benchmark_writes_every_row(tmp_path):
         tmp_path / "teacher" / "transformer"
     )
     output = tmp_path / "result.json"
-    command = [sys.executable, str(ROOT / "benchmarks" / "countdown.py"), "--num_states", "8", "--seq_len", "16",
-               "--steps", "2", "--samples", "8", "--teacher_steps", "4", "--train_batch_size", "4",
-               "--precision", "bf16", "--teacher_model", str(tmp_path / "teacher"),
-               "--output", str(output)]  # fmt: skip
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "countdown.py"),
+        "--num_states",
+        "8",
+        "--seq_len",
+        "16",
+        "--steps",
+        "2",
+        "--samples",
+        "8",
+        "--teacher_steps",
+        "4",
+        "--train_batch_size",
+        "4",
+        "--precision",
+        "bf16",
+        "--teacher_model",
+        str(tmp_path / "teacher"),
+        "--output",
+        str(output),
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -20,12 +20,22 @@ from test_fashion_mnist import fake_split  # noqa: E402
 def test_image_benchmark_writes_rows_grids_and_report(tmp_path):
     torch.manual_seed(0)
     vqvae = VQModel(
-        in_channels=1, out_channels=1, down_block_types=("DownEncoderBlock2D",) * 3,
-        up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=(4, 4, 4), layers_per_block=1, latent_channels=4,
-        vq_embed_dim=4, sample_size=28, num_vq_embeddings=8, norm_num_groups=2, lookup_from_codebook=True,
-    )  # fmt: skip
-    transformer = MaskedDiffusionTransformer(9, 8, max_seq_len=49, hidden_size=16, num_layers=1, num_heads=2,
-                                             num_classes=10)  # fmt: skip
+        in_channels=1,
+        out_channels=1,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        block_out_channels=(4, 4, 4),
+        layers_per_block=1,
+        latent_channels=4,
+        vq_embed_dim=4,
+        sample_size=28,
+        num_vq_embeddings=8,
+        norm_num_groups=2,
+        lookup_from_codebook=True,
+    )
+    transformer = MaskedDiffusionTransformer(
+        9, 8, max_seq_len=49, hidden_size=16, num_layers=1, num_heads=2, num_classes=10
+    )
     scheduler = LSDDiscreteScheduler(vocab_size=9, mask_token_id=8)
     LSDVQImagePipeline(vqvae=vqvae, transformer=transformer, scheduler=scheduler).save_pretrained(tmp_path / "teacher")
     ImageClassifier(channels=(4, 4), feature_size=8).save_pretrained(tmp_path / "classifier")
@@ -34,10 +44,31 @@ def test_image_benchmark_writes_rows_grids_and_report(tmp_path):
     fake_split(data, "t10k", 30)
 
     output = tmp_path / "results" / "image.json"
-    command = [sys.executable, str(ROOT / "benchmarks" / "image.py"), "--teacher", str(tmp_path / "teacher"),
-               "--classifier", str(tmp_path / "classifier"), "--data_dir", str(data), "--steps", "2",
-               "--samples", "20", "--teacher_steps", "4", "--train_batch_size", "4", "--distilled", "lsd_plus", "jys",
-               "--output", str(output), "--grid_dir", str(tmp_path / "grids")]  # fmt: skip
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "image.py"),
+        "--teacher",
+        str(tmp_path / "teacher"),
+        "--classifier",
+        str(tmp_path / "classifier"),
+        "--data_dir",
+        str(data),
+        "--steps",
+        "2",
+        "--samples",
+        "20",
+        "--teacher_steps",
+        "4",
+        "--train_batch_size",
+        "4",
+        "--distilled",
+        "lsd_plus",
+        "jys",
+        "--output",
+        str(output),
+        "--grid_dir",
+        str(tmp_path / "grids"),
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -62,8 +93,13 @@ def test_image_benchmark_writes_rows_grids_and_report(tmp_path):
         "import json; record = json.loads(pathlib.Path(sys.argv[3]).read_text());"
         "print(report.image_section(record))"
     )
-    rendered = subprocess.run([sys.executable, "-c", code, str(ROOT / "benchmarks"), str(tmp_path / "figures"),
-                               str(output)], env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    rendered = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "benchmarks"), str(tmp_path / "figures"), str(output)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert rendered.returncode == 0, rendered.stderr[-3000:]
     assert "| 2 | lsd_plus" in rendered.stdout and "image-samples-M2.png" in rendered.stdout
     assert (tmp_path / "figures" / "image_fd_vs_nfe.png").exists()

@@ -25,8 +25,12 @@ def report(tmp_path, monkeypatch):
 
 def fake_text_record() -> dict:
     def row(sampler, nfe, gen_ppl, entropy, mauve, **extra):
-        return {"sampler": sampler, "nfe": nfe, "metrics": {"gen_ppl": gen_ppl, "entropy": entropy, "mauve": mauve},
-                **extra}  # fmt: skip
+        return {
+            "sampler": sampler,
+            "nfe": nfe,
+            "metrics": {"gen_ppl": gen_ppl, "entropy": entropy, "mauve": mauve},
+            **extra,
+        }
 
     rows = []
     for nfe, scale in ((8, 2.0), (16, 1.5)):
@@ -37,17 +41,29 @@ def fake_text_record() -> dict:
             row("lsd_plus", nfe, 120 * scale, 4.0, 0.5 / scale, distill_seconds=95.0, coefficients=[1.0] * nfe),
         ]
     return {
-        "task": "text", "command": "python benchmarks/text.py --samples 256", "machine": "2-core CPU",
+        "task": "text",
+        "command": "python benchmarks/text.py --samples 256",
+        "machine": "2-core CPU",
         "date": "2026-01-01",
         "teacher": {"sampler": "tweedie", "nfe": 256, "metrics": {"gen_ppl": 100.0, "entropy": 4.05, "mauve": 0.8}},
         "data": {"metrics": {"gen_ppl": 40.0, "entropy": 4.1, "mauve": 0.97}, "examples": ["a", "b"]},
         "rows": rows,
         "gap_closed": {"gen_ppl": {"8": 0.9, "16": 0.875}, "mauve": {"8": 0.43, "16": 0.4}},
-        "distillation": {"teacher_steps": "8 M", "train_batch_size": 32, "seeds": "0 (training)",
-                         "eval_seed": 1000000, "samples_per_cell": 256, "seq_len": 64},
-        "evaluation": {"judge": "SmolLM2-135M-Instruct", "judge_precision": "bf16", "power_grid": [0.5, 0.7],
-                       "power_selected_by": "gen_ppl"},
-    }  # fmt: skip
+        "distillation": {
+            "teacher_steps": "8 M",
+            "train_batch_size": 32,
+            "seeds": "0 (training)",
+            "eval_seed": 1000000,
+            "samples_per_cell": 256,
+            "seq_len": 64,
+        },
+        "evaluation": {
+            "judge": "SmolLM2-135M-Instruct",
+            "judge_precision": "bf16",
+            "power_grid": [0.5, 0.7],
+            "power_selected_by": "gen_ppl",
+        },
+    }
 
 
 def test_text_section_has_the_table_gap_and_plot(report, tmp_path):
@@ -84,8 +100,11 @@ def test_text_section_shows_intervals_commands_and_per_row_distillation(report, 
         if row["nfe"] == 16:
             row["gen_ppl_interval"] = [0.9 * row["metrics"]["gen_ppl"], 1.1 * row["metrics"]["gen_ppl"]]
         if row["sampler"] == "lsd_plus":
-            row["distillation"] = {"teacher_steps": 8 * row["nfe"] // (1 + (row["nfe"] == 16)), "train_batch_size": 8,
-                                   "split_evaluations": 4}  # fmt: skip
+            row["distillation"] = {
+                "teacher_steps": 8 * row["nfe"] // (1 + (row["nfe"] == 16)),
+                "train_batch_size": 8,
+                "split_evaluations": 4,
+            }
     record["commands"] = ["python benchmarks/text.py --steps 8", "python benchmarks/text.py --steps 16 --append"]
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "text.json").write_text(json.dumps(record))

@@ -52,8 +52,9 @@ def tiny_teacher(folder: Path) -> int:
 def tiny_judge(folder: Path) -> None:
     tokenizer = byte_level_tokenizer("<eos>", 300, eos_token="<eos>")
     eos = tokenizer.eos_token_id
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=256, n_embd=16, n_layer=1, n_head=2, bos_token_id=eos,
-                        eos_token_id=eos)  # fmt: skip
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_positions=256, n_embd=16, n_layer=1, n_head=2, bos_token_id=eos, eos_token_id=eos
+    )
     GPT2LMHeadModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 
@@ -67,10 +68,30 @@ def test_text_benchmark_writes_every_row_and_metric(tmp_path):
         metrics.append("mauve")
     output = tmp_path / "result.json"
     samplers = ["euler", "cosine", "power", "confidence", "lsd_plus"]  # jys and lsd: see test_countdown_script
-    command = [sys.executable, str(SCRIPT), "--teacher_model", str(tmp_path / "teacher"), "--steps", "2",
-               "--samples", "8", "--teacher_steps", "4", "--train_batch_size", "4", "--samplers", *samplers,
-               "--metrics", *metrics, "--judge", str(tmp_path / "judge"),
-               "--heldout_files", str(tmp_path / "heldout_*.txt"), "--output", str(output)]  # fmt: skip
+    command = [
+        sys.executable,
+        str(SCRIPT),
+        "--teacher_model",
+        str(tmp_path / "teacher"),
+        "--steps",
+        "2",
+        "--samples",
+        "8",
+        "--teacher_steps",
+        "4",
+        "--train_batch_size",
+        "4",
+        "--samplers",
+        *samplers,
+        "--metrics",
+        *metrics,
+        "--judge",
+        str(tmp_path / "judge"),
+        "--heldout_files",
+        str(tmp_path / "heldout_*.txt"),
+        "--output",
+        str(output),
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -26,8 +26,13 @@ def baseline():
 
 
 def small_config(**overrides):
-    settings = {**SMALL, "split_evaluations": 3, "refine_sweeps": 1, "coefficient_rounds": 2,
-                "adam_steps_per_round": 10}  # fmt: skip
+    settings = {
+        **SMALL,
+        "split_evaluations": 3,
+        "refine_sweeps": 1,
+        "coefficient_rounds": 2,
+        "adam_steps_per_round": 10,
+    }
     return DistillationConfig(**{**settings, **overrides})
 
 
@@ -61,9 +66,10 @@ def test_path_kl_keeps_coefficients_near_one_for_an_exact_teacher(oracle):
 
 
 def test_paper_objective_collapses_coefficients_on_an_exact_model(oracle):
-    """ALGORITHM.md section 5: L2 between scores of different states drives early Phi towards 0."""
-    config = small_config(scheduler_type="lsd", objective="paper", coefficient_rounds=3, adam_steps_per_round=60,
-                          learning_rate=0.1)  # fmt: skip
+    """docs/distillation.md, "Objectives": L2 between scores of different states drives early Phi towards 0."""
+    config = small_config(
+        scheduler_type="lsd", objective="paper", coefficient_rounds=3, adam_steps_per_round=60, learning_rate=0.1
+    )
     coefficients = LSDDistiller(oracle, baseline(), config).fit().coefficients()
     assert coefficients[0] < 0.5
 
@@ -102,8 +108,8 @@ def test_search_keeps_the_best_seed_unless_refinement_beats_it(oracle):
 
 
 def test_auto_order_chooses_the_spread_order_on_countdown_and_the_card_says_so(oracle, tmp_path):
-    """ALGORITHM.md section 7: on countdown the spread order is far better than random order at every schedule;
-    the objective must see it (measured here: every spread seed scores below every random one)."""
+    """docs/schedulers.md, "Spread orders": on countdown the spread order is far better than random order at every
+    schedule; the objective must see it (measured here: every spread seed scores below every random one)."""
     distiller = LSDDistiller(oracle, baseline(), small_config(scheduler_type="lsd", coefficient_rounds=1)).fit()
     seeds = distiller.search_summary()["seeds"]
     assert seeds["spread/baseline"]["path_kl"] < 0.7 * seeds["random/baseline"]["path_kl"]
@@ -137,8 +143,9 @@ def test_power_form_coefficients_get_finite_gradients(oracle):
     teacher = LSDDiscreteScheduler(vocab_size=9, mask_token_id=8, coefficient_form="power")
     distiller = LSDDistiller(oracle, teacher, small_config(scheduler_type="lsd", unmasking_order="random"))
     generator = distiller.generator(0, 0)
-    stats, _ = distiller.rollout(distiller.times(), distiller.coefficients(), distiller.start_states(generator),
-                                 generator)  # fmt: skip
+    stats, _ = distiller.rollout(
+        distiller.times(), distiller.coefficients(), distiller.start_states(generator), generator
+    )
     phi = torch.full((4,), 0.9, dtype=torch.float64, requires_grad=True)
     distiller.interval_losses(stats, phi).mean().backward()
     assert torch.isfinite(phi.grad).all() and (phi.grad[:-1] != 0).all()
@@ -186,8 +193,9 @@ def test_jys_search_returns_a_valid_schedule(oracle, steps):
 
 
 def test_path_kl_ranks_schedules_like_the_true_error(oracle):
-    """ALGORITHM.md section 5: path-KL is a proxy for the sampler's error. On countdown (V = 8) the linear grid and
-    tau_k = (1 - k/M)^0.5 must come out in the same order under path-KL and under the measured violation rate."""
+    """docs/distillation.md, "Objectives": path-KL is a proxy for the sampler's error. On countdown (V = 8) the linear
+    grid and tau_k = (1 - k/M)^0.5 must come out in the same order under path-KL and under the measured violation
+    rate."""
     distiller = LSDDistiller(oracle, baseline(), small_config(batch_size=32, seq_len=64, relaxation=0.0))
     path_kl, violations = {}, {}
     for gamma in (1.0, 0.5):

@@ -44,8 +44,9 @@ def test_objective_ranks_schedules_like_the_exact_kl_of_the_output(order):
     oracle = MarkovChainOracle(initial, transition)
     strings = all_strings(5, 5)
     target = markov_chain_probabilities(initial, transition, strings)
-    config = DistillationConfig(num_student_steps=4, num_teacher_steps=16, batch_size=512, seq_len=5, relaxation=0.0,
-                                unmasking_order=order)  # fmt: skip
+    config = DistillationConfig(
+        num_student_steps=4, num_teacher_steps=16, batch_size=512, seq_len=5, relaxation=0.0, unmasking_order=order
+    )
     distiller = LSDDistiller(oracle, LSDDiscreteScheduler(vocab_size=5), config)
     objective, exact = [], []
     for times in ranking_schedules(4).values():
@@ -64,10 +65,12 @@ def test_objective_vanishes_when_the_teacher_takes_the_students_steps(forward_pr
     initial, transition = countdown_chain(6)
     oracle = MarkovChainOracle(initial, transition, forward_process=forward_process)
     mask = 6 if forward_process == "absorbing" else None
-    teacher = LSDDiscreteScheduler(vocab_size=oracle.vocab_size, mask_token_id=mask, forward_process=forward_process,
-                                   noise_schedule="cosine")  # fmt: skip
-    config = DistillationConfig(num_student_steps=4, num_teacher_steps=4, batch_size=8, seq_len=24,
-                                unmasking_order=order)  # fmt: skip
+    teacher = LSDDiscreteScheduler(
+        vocab_size=oracle.vocab_size, mask_token_id=mask, forward_process=forward_process, noise_schedule="cosine"
+    )
+    config = DistillationConfig(
+        num_student_steps=4, num_teacher_steps=4, batch_size=8, seq_len=24, unmasking_order=order
+    )
     distiller = LSDDistiller(oracle, teacher, config)
     assert distiller.path_kl(cosine_timesteps(4), generator_tag=0, step=0) == pytest.approx(0.0, abs=1e-9)
     finer = LSDDistiller(oracle, teacher, DistillationConfig(**{**config.__dict__, "num_teacher_steps": 16}))
@@ -77,8 +80,14 @@ def test_objective_vanishes_when_the_teacher_takes_the_students_steps(forward_pr
 def statistics_of_one_rollout(objective: str):
     initial, transition = countdown_chain(8)
     oracle = MarkovChainOracle(initial, transition)
-    config = DistillationConfig(num_student_steps=4, num_teacher_steps=32, batch_size=16, seq_len=48,
-                                objective=objective, unmasking_order="random")  # fmt: skip
+    config = DistillationConfig(
+        num_student_steps=4,
+        num_teacher_steps=32,
+        batch_size=16,
+        seq_len=48,
+        objective=objective,
+        unmasking_order="random",
+    )
     distiller = LSDDistiller(oracle, LSDDiscreteScheduler(vocab_size=9), config)
     generator = distiller.generator(0, 0)
     times = linear_timesteps(4)

@@ -12,8 +12,23 @@ from lsd_schedulers import LSDMaskedTextPipeline, LSDPlusScheduler, LSDVQImagePi
 from lsd_schedulers.teachers import guess_model_type, load_teacher
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["--student_steps", "2", "--teacher_steps", "4", "--train_batch_size", "4", "--split_evaluations", "2",
-        "--coefficient_rounds", "1", "--adam_steps_per_round", "2", "--eval_samples", "8", "--cpu"]  # fmt: skip
+TINY = [
+    "--student_steps",
+    "2",
+    "--teacher_steps",
+    "4",
+    "--train_batch_size",
+    "4",
+    "--split_evaluations",
+    "2",
+    "--coefficient_rounds",
+    "1",
+    "--adam_steps_per_round",
+    "2",
+    "--eval_samples",
+    "8",
+    "--cpu",
+]
 
 
 def distill(arguments: list[str]) -> dict:
@@ -104,8 +119,18 @@ def test_transformer_and_scheduler_folder_with_the_countdown_metrics(tmp_path):
 
     LSDDiscreteScheduler(vocab_size=9, mask_token_id=8).save_pretrained(tmp_path / "teacher" / "scheduler")
     output = tmp_path / "out"
-    result = distill(["--pretrained_model_name_or_path", str(tmp_path / "teacher"), "--task", "countdown",
-                      "--num_states", "8", "--output_dir", str(output)])  # fmt: skip
+    result = distill(
+        [
+            "--pretrained_model_name_or_path",
+            str(tmp_path / "teacher"),
+            "--task",
+            "countdown",
+            "--num_states",
+            "8",
+            "--output_dir",
+            str(output),
+        ]
+    )
     check_result(output, result)
     assert "violation_rate" in result["rows"][0]["metrics"]
 
@@ -114,8 +139,15 @@ def test_transformer_and_scheduler_folder_with_the_countdown_metrics(tmp_path):
 def test_transformers_masked_lm_folder(tmp_path, model_type):
     tiny_bert(tmp_path / "bert")
     output = tmp_path / "out"
-    arguments = ["--pretrained_model_name_or_path", str(tmp_path / "bert"), "--seq_len", "10",
-                 "--output_dir", str(output), "--save_pipeline"]  # fmt: skip
+    arguments = [
+        "--pretrained_model_name_or_path",
+        str(tmp_path / "bert"),
+        "--seq_len",
+        "10",
+        "--output_dir",
+        str(output),
+        "--save_pipeline",
+    ]
     result = distill(arguments + (["--model_type", model_type] if model_type else []))
     check_result(output, result)
     assert f"({model_type or 'masked_lm'})" in result["teacher"]
@@ -143,9 +175,20 @@ def test_amused_pipeline_with_prompts(tmp_path):
     pipe.save_pretrained(tmp_path / "teacher")
     (tmp_path / "prompts.txt").write_text("a cat\na dog\n")
     output = tmp_path / "out"
-    result = distill(["--pretrained_model_name_or_path", str(tmp_path / "teacher"), "--prompts",
-                      str(tmp_path / "prompts.txt"), "--guidance_scale", "2.0", "--seq_len", "16",
-                      "--output_dir", str(output)])  # fmt: skip
+    result = distill(
+        [
+            "--pretrained_model_name_or_path",
+            str(tmp_path / "teacher"),
+            "--prompts",
+            str(tmp_path / "prompts.txt"),
+            "--guidance_scale",
+            "2.0",
+            "--seq_len",
+            "16",
+            "--output_dir",
+            str(output),
+        ]
+    )
     scheduler = check_result(output, result)
     assert scheduler.config.mask_token_id == 31 and scheduler.config.token_grid_shape == [4, 4]
     with pytest.raises(ValueError, match="needs prompts"):
@@ -155,8 +198,18 @@ def test_amused_pipeline_with_prompts(tmp_path):
 def test_block_decoding_learns_a_later_block_with_the_first_as_context(tmp_path):
     tiny_text_pipeline().save_pretrained(tmp_path / "teacher")
     output = tmp_path / "out"
-    result = distill(["--pretrained_model_name_or_path", str(tmp_path / "teacher"), "--seq_len", "12",
-                      "--block_length", "4", "--output_dir", str(output)])  # fmt: skip
+    result = distill(
+        [
+            "--pretrained_model_name_or_path",
+            str(tmp_path / "teacher"),
+            "--seq_len",
+            "12",
+            "--block_length",
+            "4",
+            "--output_dir",
+            str(output),
+        ]
+    )
     check_result(output, result)
     assert result["config"]["seq_len"] == 4 and "block 4:8" in result["teacher"]
     teacher = load_teacher(str(tmp_path / "teacher"), seq_len=12)

@@ -20,11 +20,39 @@ from lsd_schedulers.sampling import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples" / "distill.py"
-ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch", "--num_machines", "1", "--mixed_precision", "no",
-              "--dynamo_backend", "no"]  # fmt: skip
-TINY = ["--num_states", "8", "--seq_len", "32", "--student_steps", "4", "--teacher_steps", "16",
-        "--train_batch_size", "8", "--split_evaluations", "3", "--refine_sweeps", "1", "--coefficient_rounds", "2",
-        "--adam_steps_per_round", "5", "--eval_samples", "16"]  # fmt: skip
+ACCELERATE = [
+    sys.executable,
+    "-m",
+    "accelerate.commands.launch",
+    "--num_machines",
+    "1",
+    "--mixed_precision",
+    "no",
+    "--dynamo_backend",
+    "no",
+]
+TINY = [
+    "--num_states",
+    "8",
+    "--seq_len",
+    "32",
+    "--student_steps",
+    "4",
+    "--teacher_steps",
+    "16",
+    "--train_batch_size",
+    "8",
+    "--split_evaluations",
+    "3",
+    "--refine_sweeps",
+    "1",
+    "--coefficient_rounds",
+    "2",
+    "--adam_steps_per_round",
+    "5",
+    "--eval_samples",
+    "16",
+]
 
 
 def environment() -> dict:
@@ -91,8 +119,12 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     run([*common, "--output_dir", str(tmp_path / "uninterrupted")])
 
     killed_dir = tmp_path / "killed"
-    process = launch([*common, "--output_dir", str(killed_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True)  # fmt: skip
+    process = launch(
+        [*common, "--output_dir", str(killed_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 120
     while not list((killed_dir / "checkpoints").glob("checkpoint-*")) and time.time() < deadline:
         time.sleep(0.02)
@@ -128,8 +160,18 @@ def test_push_to_hub_then_load_by_repo_id(tmp_path, monkeypatch):
     create_repo, upload_folder = fake_hub(cache)
     monkeypatch.setattr(module, "create_repo", create_repo)
     monkeypatch.setattr(module, "upload_folder", upload_folder)
-    args = module.parse_args([*TINY, "--skip_evaluation", "--cpu", "--output_dir", str(tmp_path / "run"),
-                              "--push_to_hub", "--hub_model_id", "someone/countdown-lsdplus-4"])  # fmt: skip
+    args = module.parse_args(
+        [
+            *TINY,
+            "--skip_evaluation",
+            "--cpu",
+            "--output_dir",
+            str(tmp_path / "run"),
+            "--push_to_hub",
+            "--hub_model_id",
+            "someone/countdown-lsdplus-4",
+        ]
+    )
     module.main(args)
     snapshot = next((cache / "models--someone--countdown-lsdplus-4" / "snapshots").iterdir())
     assert (snapshot / "scheduler_config.json").is_file() and (snapshot / "README.md").is_file()
@@ -153,10 +195,32 @@ def test_two_processes_on_a_model_learn_identical_parameters(tmp_path):
 
     tiny_text_pipeline().save_pretrained(tmp_path / "teacher")
     output = tmp_path / "out"
-    run(["--pretrained_model_name_or_path", str(tmp_path / "teacher"), "--seq_len", "12", "--student_steps", "2",
-         "--teacher_steps", "4", "--train_batch_size", "4", "--split_evaluations", "2", "--coefficient_rounds", "1",
-         "--adam_steps_per_round", "2", "--eval_samples", "8", "--output_dir", str(output), "--save_pipeline"],
-        processes=2)  # fmt: skip
+    run(
+        [
+            "--pretrained_model_name_or_path",
+            str(tmp_path / "teacher"),
+            "--seq_len",
+            "12",
+            "--student_steps",
+            "2",
+            "--teacher_steps",
+            "4",
+            "--train_batch_size",
+            "4",
+            "--split_evaluations",
+            "2",
+            "--coefficient_rounds",
+            "1",
+            "--adam_steps_per_round",
+            "2",
+            "--eval_samples",
+            "8",
+            "--output_dir",
+            str(output),
+            "--save_pipeline",
+        ],
+        processes=2,
+    )
     result = json.loads((output / "distillation_results.json").read_text())
     assert result["num_processes"] == 2 and result["parameters_identical_across_processes"] is True
     pipe = LSDMaskedTextPipeline.from_pretrained(output / "pipeline")

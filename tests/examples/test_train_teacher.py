@@ -16,15 +16,27 @@ from lsd_schedulers.sampling import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples" / "train_teacher.py"
-TINY_MODEL = ["--hidden_size", "16", "--num_layers", "1", "--num_heads", "2", "--train_batch_size", "4",
-              "--lr_warmup_steps", "1", "--cpu"]  # fmt: skip
+TINY_MODEL = [
+    "--hidden_size",
+    "16",
+    "--num_layers",
+    "1",
+    "--num_heads",
+    "2",
+    "--train_batch_size",
+    "4",
+    "--lr_warmup_steps",
+    "1",
+    "--cpu",
+]
 PARAGRAPH = "The quick brown fox jumps over the lazy dog. A cat sat on the mat and looked at the moon.\n\n"
 
 
 def train(args: list[str]) -> str:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run([sys.executable, str(SCRIPT), *TINY_MODEL, *args], env=env, capture_output=True,
-                            text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), *TINY_MODEL, *args], env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stderr
 
@@ -35,8 +47,18 @@ def weights(folder: Path) -> dict:
 
 @pytest.mark.slow
 def test_countdown_teacher_trains_saves_and_resumes_exactly(tmp_path):
-    countdown = ["--mode", "countdown", "--num_states", "8", "--seq_len", "16", "--checkpointing_steps", "2",
-                 "--max_train_steps", "4"]  # fmt: skip
+    countdown = [
+        "--mode",
+        "countdown",
+        "--num_states",
+        "8",
+        "--seq_len",
+        "16",
+        "--checkpointing_steps",
+        "2",
+        "--max_train_steps",
+        "4",
+    ]
     train([*countdown, "--output_dir", str(tmp_path / "full")])
     assert (tmp_path / "full" / "README.md").read_text().count("examples/train_teacher.py") == 1
 
@@ -61,8 +83,22 @@ def test_text_teacher_trains_a_tokenizer_and_saves_a_pipeline(tmp_path):
     corpus.mkdir()
     for index in range(3):
         (corpus / f"part{index}.txt").write_text(PARAGRAPH * 20)
-    train(["--mode", "text", "--train_files", str(corpus / "*.txt"), "--tokenizer_vocab_size", "300",
-           "--seq_len", "16", "--max_train_steps", "3", "--output_dir", str(tmp_path / "text")])  # fmt: skip
+    train(
+        [
+            "--mode",
+            "text",
+            "--train_files",
+            str(corpus / "*.txt"),
+            "--tokenizer_vocab_size",
+            "300",
+            "--seq_len",
+            "16",
+            "--max_train_steps",
+            "3",
+            "--output_dir",
+            str(tmp_path / "text"),
+        ]
+    )
     pipe = LSDMaskedTextPipeline.from_pretrained(tmp_path / "text")
     pipe.set_progress_bar_config(disable=True)
     assert len(pipe.tokenizer) <= 300 and pipe.tokenizer.mask_token == "[MASK]"
@@ -71,8 +107,12 @@ def test_text_teacher_trains_a_tokenizer_and_saves_a_pipeline(tmp_path):
 
 
 def test_bad_arguments_are_rejected():
-    result = subprocess.run([sys.executable, str(SCRIPT), "--mode", "text", "--output_dir", "x"], capture_output=True,
-                            text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--mode", "text", "--output_dir", "x"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "--mode text needs --train_files" in result.stderr
 
 
@@ -96,8 +136,19 @@ def test_image_teachers_train_resume_and_load(tmp_path):
     full, resumed = (load_file(tmp_path / name / "diffusion_pytorch_model.safetensors") for name in ("vq", "vq2"))
     assert all(torch.equal(full[name], resumed[name]) for name in full)
 
-    train(["--mode", "image", *common, "--vqvae", str(tmp_path / "vq"), "--max_train_steps", "2",
-           "--output_dir", str(tmp_path / "image")])  # fmt: skip
+    train(
+        [
+            "--mode",
+            "image",
+            *common,
+            "--vqvae",
+            str(tmp_path / "vq"),
+            "--max_train_steps",
+            "2",
+            "--output_dir",
+            str(tmp_path / "image"),
+        ]
+    )
     pipe = LSDVQImagePipeline.from_pretrained(tmp_path / "image")
     pipe.set_progress_bar_config(disable=True)
     assert pipe.transformer.config.num_classes == 10 and pipe.scheduler.config.vocab_size == 17
@@ -111,6 +162,10 @@ def test_image_teachers_train_resume_and_load(tmp_path):
 
 
 def test_image_mode_needs_a_vqvae():
-    result = subprocess.run([sys.executable, str(SCRIPT), "--mode", "image", "--output_dir", "x"], capture_output=True,
-                            text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--mode", "image", "--output_dir", "x"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "--mode image needs --vqvae" in result.stderr

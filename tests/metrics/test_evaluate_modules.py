@@ -29,8 +29,9 @@ def tiny_judge():
 def test_generative_perplexity_is_exp_of_the_mean_token_nll():
     model, tokenizer = tiny_judge()
     texts = ["the cat sat on the mat", "cat cat"]
-    result = load_metric("generative_perplexity").compute(predictions=texts, model=model, tokenizer=tokenizer,
-                                                           batch_size=1)  # fmt: skip
+    result = load_metric("generative_perplexity").compute(
+        predictions=texts, model=model, tokenizer=tokenizer, batch_size=1
+    )
     total, count = 0.0, 0
     for text in texts:
         ids = torch.tensor([tokenizer(text)["input_ids"]])
@@ -92,11 +93,13 @@ def test_mauve_drops_for_a_shifted_distribution():
         ({"predictions": [], "references": ["some text"]}, "MAUVE needs non-empty predictions"),
         ({"p_features": np.ones((20, 8)), "q_features": np.ones((20, 16))}, "differ in dimension: 8 vs 16"),
         ({"p_features": np.ones((0, 8)), "q_features": np.ones((20, 8))}, r"non-empty \(n, d\) array"),
-        ({"predictions": ["a", "b", "c"], "p_features": np.ones((2, 8)), "q_features": np.ones((2, 8))},
-         "Got 3 predictions but 2 rows of p_features"),
+        (
+            {"predictions": ["a", "b", "c"], "p_features": np.ones((2, 8)), "q_features": np.ones((2, 8))},
+            "Got 3 predictions but 2 rows of p_features",
+        ),
         ({"p_features": np.ones((20, 8)), "q_features": np.ones((20, 8)), "num_buckets": 50}, "exceeds"),
     ],
-)  # fmt: skip
+)
 def test_mauve_rejects_wrong_inputs_with_a_clear_error(inputs, message):
     with pytest.raises(ValueError, match=message):
         load_metric("mauve").compute(**inputs)
@@ -133,8 +136,13 @@ def test_mauve_of_texts_separates_topics(sentence_encoder):
     metric = load_metric("mauve")
     apart = metric.compute(predictions=cats, references=markets, num_buckets=2, model=model, tokenizer=tokenizer)
     assert apart["mauve"] < 0.1
-    mixed = metric.compute(predictions=cats[:6] + markets[:6], references=cats[6:] + markets[6:], num_buckets=2,
-                           model=model, tokenizer=tokenizer)  # fmt: skip
+    mixed = metric.compute(
+        predictions=cats[:6] + markets[:6],
+        references=cats[6:] + markets[6:],
+        num_buckets=2,
+        model=model,
+        tokenizer=tokenizer,
+    )
     assert mixed["mauve"] > 0.9
 
 

@@ -63,8 +63,14 @@ class TinySEDD(torch.nn.Module):
 
 def tiny_bert():
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=64)  # fmt: skip
+    config = BertConfig(
+        vocab_size=VOCAB,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
     return BertForMaskedLM(config).eval()
 
 
@@ -75,14 +81,16 @@ def sample_with(denoiser, scheduler):
 @pytest.mark.parametrize(
     ("model_factory", "adapter_type"),
     [
-        (lambda: MaskedDiffusionTransformer(VOCAB, MASK, max_seq_len=16, hidden_size=16, num_layers=1, num_heads=2),
-         NativeAdapter),
+        (
+            lambda: MaskedDiffusionTransformer(VOCAB, MASK, max_seq_len=16, hidden_size=16, num_layers=1, num_heads=2),
+            NativeAdapter,
+        ),
         (tiny_bert, MaskedLMAdapter),
         (TinyLLaDA, LLaDAAdapter),
         (TinyMDLM, MDLMAdapter),
         (TinySEDD, SEDDAdapter),
     ],
-)  # fmt: skip
+)
 def test_each_interface_gets_its_adapter_and_samples(model_factory, adapter_type):
     model = model_factory()
     denoiser = as_denoiser(model, VOCAB, NoiseSchedule())
@@ -134,8 +142,9 @@ def test_mdlm_and_sedd_adapters_pass_the_total_noise():
 
 
 def test_masked_transformer_output_and_time_conditioning():
-    model = MaskedDiffusionTransformer(VOCAB, MASK, max_seq_len=8, hidden_size=16, num_layers=1, num_heads=2,
-                                       time_conditioning=True)  # fmt: skip
+    model = MaskedDiffusionTransformer(
+        VOCAB, MASK, max_seq_len=8, hidden_size=16, num_layers=1, num_heads=2, time_conditioning=True
+    )
     ids = torch.randint(0, VOCAB, (2, 8))
     logits = model(ids, torch.tensor([0.1, 0.9])).logits
     assert logits.shape == (2, 8, VOCAB) and torch.isinf(logits[..., MASK]).all()
@@ -150,8 +159,9 @@ def test_masked_transformer_output_and_time_conditioning():
 
 def test_class_conditional_transformer_and_guided_adapter():
     torch.manual_seed(0)
-    model = MaskedDiffusionTransformer(VOCAB, MASK, max_seq_len=8, hidden_size=16, num_layers=1, num_heads=2,
-                                       num_classes=3)  # fmt: skip
+    model = MaskedDiffusionTransformer(
+        VOCAB, MASK, max_seq_len=8, hidden_size=16, num_layers=1, num_heads=2, num_classes=3
+    )
     ids = torch.randint(0, MASK, (2, 8))
     by_class = [model(ids, class_labels=torch.tensor([label, label])).logits for label in (0, 1, 3)]
     assert not torch.allclose(by_class[0], by_class[1])  # the label reaches the logits

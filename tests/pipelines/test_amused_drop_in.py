@@ -25,11 +25,22 @@ def test_lsd_scheduler_drops_into_amused_pipeline(tmp_path, order):
 
 def test_amused_style_vocabulary_with_unscored_special_ids(tmp_path):
     """Like aMUSEd (codebook 8192, mask id 8255), the model scores fewer ids than it reads."""
-    scheduler = LSDPlusScheduler(vocab_size=40, mask_token_id=39, scored_vocab_size=32,
-                                 timesteps=[1.0, 0.9, 0.5, 0.0], coefficients=[1.0, 0.8, 1.0])  # fmt: skip
+    scheduler = LSDPlusScheduler(
+        vocab_size=40,
+        mask_token_id=39,
+        scored_vocab_size=32,
+        timesteps=[1.0, 0.9, 0.5, 0.0],
+        coefficients=[1.0, 0.8, 1.0],
+    )
     pipe = tiny_amused(tmp_path, vocab_size=40, codebook_size=32, scheduler=scheduler)
-    latents = pipe(prompt="a dog", height=8, width=8, num_inference_steps=3, output_type="latent",
-                   generator=torch.Generator().manual_seed(1)).images  # fmt: skip
+    latents = pipe(
+        prompt="a dog",
+        height=8,
+        width=8,
+        num_inference_steps=3,
+        output_type="latent",
+        generator=torch.Generator().manual_seed(1),
+    ).images
     assert latents.max() < 32
 
 

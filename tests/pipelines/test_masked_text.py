@@ -20,8 +20,14 @@ def test_generates_sequences_and_texts(pipe):
     assert out.sequences.shape == (3, 12)
     assert not (out.sequences == pipe.tokenizer.mask_token_id).any()
     assert len(out.texts) == 3 and all(isinstance(text, str) for text in out.texts)
-    seq_only = pipe(batch_size=3, seq_len=12, num_inference_steps=4, output_type="seq", return_dict=False,
-                    generator=torch.Generator().manual_seed(0))  # fmt: skip
+    seq_only = pipe(
+        batch_size=3,
+        seq_len=12,
+        num_inference_steps=4,
+        output_type="seq",
+        return_dict=False,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert torch.equal(seq_only[0], out.sequences) and seq_only[1] is None
 
 
@@ -52,8 +58,9 @@ def test_infill_mask_generates_only_the_marked_positions(pipe):
 
 def test_learned_scheduler_plugs_in_and_callback_sees_every_step(pipe):
     config = {k: v for k, v in pipe.scheduler.config.items() if not k.startswith("_")}
-    pipe.scheduler = LSDPlusScheduler.from_config({**config, "timesteps": [1.0, 0.8, 0.3, 0.0], "coefficients":
-                                                   [1.0, 1.2, 1.0]})  # fmt: skip
+    pipe.scheduler = LSDPlusScheduler.from_config(
+        {**config, "timesteps": [1.0, 0.8, 0.3, 0.0], "coefficients": [1.0, 1.2, 1.0]}
+    )
     seen = []
 
     def callback(pipeline, step, timestep, tensors):
@@ -126,15 +133,21 @@ def bert_pipe(tmp_path):
 
 
 def test_bert_style_prompts_get_their_special_tokens_and_special_ids_are_never_drawn(bert_pipe):
-    out = bert_pipe(batch_size=4, seq_len=12, prompt="A C D", num_inference_steps=3,
-                    generator=torch.Generator().manual_seed(0))  # fmt: skip
+    out = bert_pipe(
+        batch_size=4, seq_len=12, prompt="A C D", num_inference_steps=3, generator=torch.Generator().manual_seed(0)
+    )
     sequences = out.sequences
     assert (sequences[:, 0] == 2).all() and (sequences[:, -1] == 3).all()  # [CLS] ... [SEP], kept
     assert sequences[:, 1:4].tolist() == [[5, 6, 7]] * 4  # the prompt after [CLS]
     assert (sequences[:, 1:-1] >= 5).all()  # no pad / unk / cls / sep / mask was sampled
     assert all("[CLS]" not in text and "[SEP]" not in text and text.startswith("A C D") for text in out.texts)
-    allowed = bert_pipe(batch_size=4, seq_len=12, num_inference_steps=3, allow_special_tokens=True,
-                        generator=torch.Generator().manual_seed(0)).sequences  # fmt: skip
+    allowed = bert_pipe(
+        batch_size=4,
+        seq_len=12,
+        num_inference_steps=3,
+        allow_special_tokens=True,
+        generator=torch.Generator().manual_seed(0),
+    ).sequences
     assert (allowed[:, 1:-1] < 4).any()  # the model's favourite special ids come back when allowed
 
 
@@ -158,8 +171,14 @@ def test_blocks_are_generated_left_to_right_with_earlier_blocks_as_context(pipe)
     mask = pipe.tokenizer.mask_token_id
     inputs = []
     hook = pipe.transformer.register_forward_hook(lambda module, args, output: inputs.append(args[0].clone()))
-    out = pipe(batch_size=2, seq_len=12, num_inference_steps=3, block_length=4, output_type="seq",
-               generator=torch.Generator().manual_seed(0))  # fmt: skip
+    out = pipe(
+        batch_size=2,
+        seq_len=12,
+        num_inference_steps=3,
+        block_length=4,
+        output_type="seq",
+        generator=torch.Generator().manual_seed(0),
+    )
     hook.remove()
     assert out.nfe == 9 and len(inputs) == 9 and not (out.sequences == mask).any()
     for call, seen in enumerate(inputs):

@@ -73,8 +73,9 @@ def test_unconditional_and_given_latents(pipe):
 
 def test_learned_scheduler_plugs_in_callback_and_round_trip(pipe, tmp_path):
     config = {k: v for k, v in pipe.scheduler.config.items() if not k.startswith("_")}
-    pipe.scheduler = LSDPlusScheduler.from_config({**config, "timesteps": [1.0, 0.5, 0.1, 0.0], "unmasking_order":
-                                                   "confidence"})  # fmt: skip
+    pipe.scheduler = LSDPlusScheduler.from_config(
+        {**config, "timesteps": [1.0, 0.5, 0.1, 0.0], "unmasking_order": "confidence"}
+    )
     steps = []
 
     def callback(pipeline, index, t, tensors):
@@ -88,8 +89,10 @@ def test_learned_scheduler_plugs_in_callback_and_round_trip(pipe, tmp_path):
     loaded.set_progress_bar_config(disable=True)
     assert isinstance(loaded.scheduler, LSDPlusScheduler) and loaded.scheduler.config.unmasking_order == "confidence"
     assert loaded.transformer.config.num_classes == 3
-    assert torch.equal(run(pipe, 4, output_type="latent", num_inference_steps=None),
-                       run(loaded, 4, output_type="latent", num_inference_steps=None))  # fmt: skip
+    assert torch.equal(
+        run(pipe, 4, output_type="latent", num_inference_steps=None),
+        run(loaded, 4, output_type="latent", num_inference_steps=None),
+    )
 
 
 def test_bad_arguments_are_rejected(pipe):

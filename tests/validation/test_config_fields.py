@@ -42,8 +42,16 @@ def test_numeric_fields_reject_out_of_range_values_with_their_name(field):
             build(**{field: value})
 
 
-CHOICES = ["forward_process", "noise_schedule", "prediction_type", "solver", "timestep_spacing", "coefficient_form",
-           "unmasking_order", "logits_layout"]  # fmt: skip
+CHOICES = [
+    "forward_process",
+    "noise_schedule",
+    "prediction_type",
+    "solver",
+    "timestep_spacing",
+    "coefficient_form",
+    "unmasking_order",
+    "logits_layout",
+]
 
 
 @pytest.mark.parametrize("field", CHOICES)
@@ -123,8 +131,13 @@ def test_fields_of_a_loaded_config_are_validated_like_constructor_arguments(tmp_
     build().save_pretrained(tmp_path)
     path = tmp_path / "scheduler_config.json"
     original = path.read_text()
-    for field, value in (("noise_eps", "0.001"), ("timestep_power", None), ("num_inference_steps", "4"),
-                         ("scored_vocab_size", "8"), ("confidence_temperature", None)):  # fmt: skip
+    for field, value in (
+        ("noise_eps", "0.001"),
+        ("timestep_power", None),
+        ("num_inference_steps", "4"),
+        ("scored_vocab_size", "8"),
+        ("confidence_temperature", None),
+    ):
         config = json.loads(original)
         config[field] = value
         path.write_text(json.dumps(config))

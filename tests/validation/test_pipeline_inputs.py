@@ -79,6 +79,7 @@ def test_image_callback_cannot_change_given_tokens(image):
     def scribble(pipe, step, timestep, tensors):
         return {"latents": torch.zeros_like(tensors["latents"])}
 
-    out = image(class_labels=[0], latents=start, num_inference_steps=2, output_type="latent",
-                callback_on_step_end=scribble).images  # fmt: skip
+    out = image(
+        class_labels=[0], latents=start, num_inference_steps=2, output_type="latent", callback_on_step_end=scribble
+    ).images
     assert torch.equal(out[0, 0], start[0, 0])

@@ -14,8 +14,15 @@ from lsd_schedulers.distillation.checkpointing import load_checkpoint, lock_outp
 from lsd_schedulers.models import MarkovChainOracle, countdown_chain
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = {"num_student_steps": 2, "num_teacher_steps": 4, "batch_size": 4, "seq_len": 8, "split_evaluations": 2,
-         "coefficient_rounds": 1, "adam_steps_per_round": 2}  # fmt: skip
+SMALL = {
+    "num_student_steps": 2,
+    "num_teacher_steps": 4,
+    "batch_size": 4,
+    "seq_len": 8,
+    "split_evaluations": 2,
+    "coefficient_rounds": 1,
+    "adam_steps_per_round": 2,
+}
 
 
 def distill_module():
@@ -27,10 +34,22 @@ def distill_module():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("refine_sweeps", -1), ("coefficient_rounds", -2), ("adam_steps_per_round", 0), ("split_evaluations", 0),
-     ("batch_size", 0), ("seq_len", -4), ("seed", -1), ("learning_rate", 0.0), ("learning_rate", math.nan),
-     ("refine_sweeps", 1.5), ("batch_size", "8"), ("seed_powers", []), ("seed_powers", [0.3, -1.0])],
-)  # fmt: skip
+    [
+        ("refine_sweeps", -1),
+        ("coefficient_rounds", -2),
+        ("adam_steps_per_round", 0),
+        ("split_evaluations", 0),
+        ("batch_size", 0),
+        ("seq_len", -4),
+        ("seed", -1),
+        ("learning_rate", 0.0),
+        ("learning_rate", math.nan),
+        ("refine_sweeps", 1.5),
+        ("batch_size", "8"),
+        ("seed_powers", []),
+        ("seed_powers", [0.3, -1.0]),
+    ],
+)
 def test_distillation_settings_name_the_wrong_field(field, value):
     with pytest.raises((TypeError, ValueError), match=field):
         DistillationConfig(**{**SMALL, field: value})
@@ -75,8 +94,9 @@ def test_a_checkpoint_of_another_teacher_is_refused(oracle):
         distiller(oracle, solver="euler").load_state_dict(state)
     with pytest.raises(ValueError, match=r"different teacher sampler: \['noise_schedule'\] differ"):
         distiller(oracle, noise_schedule="cosine").load_state_dict(state)
-    other = LSDDistiller(MarkovChainOracle(*countdown_chain(5)), LSDDiscreteScheduler(vocab_size=6),
-                         DistillationConfig(**SMALL))  # fmt: skip
+    other = LSDDistiller(
+        MarkovChainOracle(*countdown_chain(5)), LSDDiscreteScheduler(vocab_size=6), DistillationConfig(**SMALL)
+    )
     with pytest.raises(ValueError, match=r"\['mask_token_id', 'vocab_size'\] differ"):
         other.load_state_dict(state)
 
@@ -88,11 +108,18 @@ def test_a_checkpoint_of_another_teacher_is_refused(oracle):
         (lambda state: {k: v for k, v in state.items() if k != "optimizer"}, r"lacks \['optimizer'\]"),
         (lambda state: {**state, "global_step": 10_000}, r"global_step must be an integer in \[0, \d+\]"),
         (lambda state: {**state, "global_step": -1}, r"global_step must be an integer in"),
-        (lambda state: {**state, "parameters": {**state["parameters"],
-                        "log_coefficients": torch.tensor([math.nan, 0.0], dtype=torch.float64)}},
-         "parameter log_coefficients is not a finite tensor"),
+        (
+            lambda state: {
+                **state,
+                "parameters": {
+                    **state["parameters"],
+                    "log_coefficients": torch.tensor([math.nan, 0.0], dtype=torch.float64),
+                },
+            },
+            "parameter log_coefficients is not a finite tensor",
+        ),
     ],
-)  # fmt: skip
+)
 def test_broken_checkpoints_are_refused(oracle, tmp_path, mangle, message):
     run = distiller(oracle)
     run.step()

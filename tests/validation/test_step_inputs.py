@@ -135,8 +135,9 @@ def test_an_ambiguous_channels_layout_must_be_stated():
     with pytest.raises(ValueError, match="set logits_layout"):
         ready(3).step(output, 1.0, sample)
     last = ready(3, logits_layout="channels_last").step(output, 1.0, sample, torch.Generator().manual_seed(1))
-    first = ready(3, logits_layout="channels_first").step(output.movedim(-1, 1), 1.0, sample,
-                                                          torch.Generator().manual_seed(1))  # fmt: skip
+    first = ready(3, logits_layout="channels_first").step(
+        output.movedim(-1, 1), 1.0, sample, torch.Generator().manual_seed(1)
+    )
     assert torch.equal(last.prev_sample, first.prev_sample)
 
 

@@ -1,15 +1,16 @@
-from .config import DistillationConfig
-from .distiller import LSDDistiller
-from .objectives import generalized_kl, path_kl_interval_loss, teacher_continuation
-from .parameters import StudentParameters, logits_from_schedule, schedule_from_logits
+"""Learned Sampler Distillation: the objectives, the student's parameters, the search, checkpoints."""
 
-__all__ = [
-    "DistillationConfig",
-    "LSDDistiller",
-    "StudentParameters",
-    "generalized_kl",
-    "logits_from_schedule",
-    "path_kl_interval_loss",
-    "schedule_from_logits",
-    "teacher_continuation",
-]
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "DistillationConfig": ".config",
+    "LSDDistiller": ".distiller",
+    "StudentParameters": ".parameters",
+    "generalized_kl": ".objectives",
+    "logits_from_schedule": ".parameters",
+    "path_kl_interval_loss": ".objectives",
+    "schedule_from_logits": ".parameters",
+    "teacher_continuation": ".objectives",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,4 +1,5 @@
-"""Safe, atomic, resumable checkpoints of a distillation run: one JSON file per checkpoint folder, no pickle.
+"""Safe, atomic, resumable checkpoints: a distillation run's state as one JSON file per folder (no pickle), and the
+naming, publishing and pruning that teacher training shares.
 
 Every tensor in the state is a short float64 vector, so JSON stores it exactly (Python writes floats by repr).
 """
@@ -50,31 +51,59 @@ def save_checkpoint(
         total_limit (`int`, *optional*): keep only this many newest checkpoints (at least 1; None keeps all).
     """
     check_integer("checkpoints_total_limit", total_limit, minimum=1, allow_none=True)
-    checkpoints_dir = Path(checkpoints_dir)
-    checkpoints_dir.mkdir(parents=True, exist_ok=True)
-    final = checkpoints_dir / f"checkpoint-{step}"
-    temporary = checkpoints_dir / f".checkpoint-{step}.tmp"
+    temporary, final = checkpoint_paths(checkpoints_dir, step)
     shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir()
+    temporary.mkdir(parents=True)
     with open(temporary / STATE_FILE, "w") as handle:
         json.dump(_to_json(state), handle)
         handle.flush()
         os.fsync(handle.fileno())
+    return publish_checkpoint(temporary, final, total_limit)
+
+
+def checkpoint_paths(checkpoints_dir: str | os.PathLike, step: int) -> tuple[Path, Path]:
+    """The temporary folder checkpoint `step` is written into, and the name it is published under.
+
+    Args:
+        checkpoints_dir (`str` or `os.PathLike`): parent folder of the checkpoints.
+        step (`int`): the step the state was taken after.
+    """
+    checkpoints_dir = Path(checkpoints_dir)
+    return checkpoints_dir / f".checkpoint-{step}.tmp", checkpoints_dir / f"checkpoint-{step}"
+
+
+def publish_checkpoint(
+    temporary: Path, final: Path, total_limit: int | None = None, required_file: str | None = STATE_FILE
+) -> Path:
+    """Rename a fully written checkpoint folder to its final name (atomic: a killed run never leaves a half
+    checkpoint under that name), then keep only the `total_limit` newest checkpoints.
+
+    Args:
+        temporary (`Path`): the written folder. final (`Path`): its name, `checkpoint-{step}` (`checkpoint_paths`).
+        total_limit (`int`, *optional*): keep only this many newest checkpoints (None keeps all).
+        required_file (`str`, *optional*): the file a complete checkpoint holds (None: any published folder).
+    """
+    check_integer("checkpoints_total_limit", total_limit, minimum=1, allow_none=True)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(temporary, final)
     if total_limit is not None:
-        for old in list_checkpoints(checkpoints_dir)[:-total_limit]:
+        for old in list_checkpoints(final.parent, required_file)[:-total_limit]:
             shutil.rmtree(old)
     return final
 
 
-def list_checkpoints(checkpoints_dir: str | os.PathLike) -> list[Path]:
-    """Complete checkpoints in `checkpoints_dir`, oldest first (unfinished temporary folders are ignored)."""
+def list_checkpoints(checkpoints_dir: str | os.PathLike, required_file: str | None = STATE_FILE) -> list[Path]:
+    """Complete checkpoints in `checkpoints_dir`, oldest first (unfinished temporary folders are ignored).
+
+    Args:
+        checkpoints_dir (`str` or `os.PathLike`): parent folder of the checkpoints.
+        required_file (`str`, *optional*): the file a complete checkpoint holds (None: any published folder).
+    """
     checkpoints_dir = Path(checkpoints_dir)
     if not checkpoints_dir.is_dir():
         return []
     found = [(int(m.group(1)), p) for p in checkpoints_dir.iterdir() if (m := CHECKPOINT_PATTERN.match(p.name))]
-    return [path for _, path in sorted(found) if (path / STATE_FILE).is_file()]
+    return [path for _, path in sorted(found) if required_file is None or (path / required_file).is_file()]
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

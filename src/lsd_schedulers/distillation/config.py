@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from ..scheduling_lsd import UNMASKING_ORDERS
+from ..unmasking_orders import UNMASKING_ORDERS
 from ..validation import check_choice, check_integer, check_real, check_real_list, is_real
 from .objectives import DISTANCES, INTERVAL_LOSSES
 

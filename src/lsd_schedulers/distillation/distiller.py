@@ -24,9 +24,11 @@ from dataclasses import asdict
 
 import torch
 
+from ..hand_made import baseline_of, public_config
 from ..sampling import Denoiser, initial_noise
-from ..scheduling_lsd import LSDDiscreteScheduler, cosine_timesteps, linear_timesteps, power_timesteps
+from ..scheduling_lsd import LSDDiscreteScheduler
 from ..scheduling_lsd_plus import LSDPlusScheduler
+from ..time_grids import cosine_timesteps, linear_timesteps, power_timesteps
 from ..validation import check_integer
 from .config import DistillationConfig
 from .model_card import distillation_model_card
@@ -68,12 +70,10 @@ class LSDDistiller:
         self.num_processes = num_processes
         self.reduce = reduce if reduce is not None else (lambda x: x)
         self.start = start
-        base = {k: v for k, v in teacher.config.items() if not k.startswith("_")}
-        base.update(coefficients=None, num_inference_steps=None)
-        base.pop("timesteps", None)
-        self.base_config = base
-        self.teacher = LSDDiscreteScheduler.from_config({**base, "timestep_spacing": "linear"})
-        self.baseline_schedule = LSDDiscreteScheduler.from_config(base).default_time_schedule(config.num_student_steps)
+        baseline = baseline_of(teacher)
+        self.base_config = public_config(baseline)
+        self.teacher = baseline_of(teacher, timestep_spacing="linear")
+        self.baseline_schedule = baseline.default_time_schedule(config.num_student_steps)
         self._students: dict[str, LSDDiscreteScheduler] = {}
         self.parameters = StudentParameters(
             config.num_student_steps, self.baseline_schedule, learn_schedule=config.scheduler_type == "lsd_plus"
@@ -229,9 +229,17 @@ class LSDDistiller:
     def rollout(self, times, coefficients, start, generator, order: str | None = None, **kwargs):
         """`path_kl_rollout` of the student in `order` (default: its current order)."""
         return path_kl_rollout(
-            self.denoiser, self.student(order), self.teacher, times, coefficients, start, self.config.substeps,
-            generator, with_rates=self.config.objective == "rate_path_kl", **kwargs,
-        )  # fmt: skip
+            self.denoiser,
+            self.student(order),
+            self.teacher,
+            times,
+            coefficients,
+            start,
+            self.config.substeps,
+            generator,
+            with_rates=self.config.objective == "rate_path_kl",
+            **kwargs,
+        )
 
     def path_kl_per_sequence(
         self,
@@ -255,9 +263,15 @@ class LSDDistiller:
         """
         scheduler.set_timesteps(self.config.num_student_steps)
         stats, _ = path_kl_rollout(
-            self.denoiser, scheduler, self.teacher, scheduler.schedule, scheduler.step_coefficients,
-            self.start_states(generator), self.config.substeps, generator,
-        )  # fmt: skip
+            self.denoiser,
+            scheduler,
+            self.teacher,
+            scheduler.schedule,
+            scheduler.step_coefficients,
+            self.start_states(generator),
+            self.config.substeps,
+            generator,
+        )
         loss = INTERVAL_LOSSES["path_kl"]
         return sum(loss(scheduler, item, scheduler.step_coefficients[k]) for k, item in enumerate(stats))
 
@@ -321,8 +335,13 @@ class LSDDistiller:
         # the same generator for every candidate: common random numbers
         cost, error = self.mean_and_error(self.path_kl_per_sequence(times, self.generator(5, 0), ones, order))
         scores = self.search_state.setdefault("seeds", {})
-        scores[f"{order}/{name}"] = {"order": order, "seed": name, "path_kl": cost, "standard_error": error,
-                                     "times": times.tolist()}  # fmt: skip
+        scores[f"{order}/{name}"] = {
+            "order": order,
+            "seed": name,
+            "path_kl": cost,
+            "standard_error": error,
+            "times": times.tolist(),
+        }
         best = first_of_the_best(list(scores.values()), "path_kl")
         self.search_state["order"] = best["order"]
         if index == len(orders) * len(names) - 1:
@@ -345,8 +364,9 @@ class LSDDistiller:
             trial = times.clone()
             trial[boundary] = candidate
             generator.set_state(local_state)  # common random numbers across candidates
-            stats, _ = self.rollout(trial, coefficients, sample, generator, first_step=boundary - 1,
-                                    last_step=boundary + 1)  # fmt: skip
+            stats, _ = self.rollout(
+                trial, coefficients, sample, generator, first_step=boundary - 1, last_step=boundary + 1
+            )
             costs.append(self.mean_over_processes(self.interval_losses(stats, coefficients, first_step=boundary - 1)))
         # the current position is among the candidates: a move is taken only when it lowers the cost
         best = min(range(len(candidates)), key=costs.__getitem__)
@@ -380,8 +400,13 @@ class LSDDistiller:
         self.parameters.set_time_schedule(times)
         with torch.no_grad():
             self.parameters.log_coefficients.copy_(torch.log(coefficients))
-        self.search_state["verified"] = {"kept": kept, "costs": means, "difference": difference,
-                                         "standard_error": error, "seed": seed["seed"]}  # fmt: skip
+        self.search_state["verified"] = {
+            "kept": kept,
+            "costs": means,
+            "difference": difference,
+            "standard_error": error,
+            "seed": seed["seed"],
+        }
         return {"kept": kept, "path_kl_difference": difference, "standard_error": error}
 
     def _coefficients_step(self, index: int) -> dict:
@@ -398,9 +423,17 @@ class LSDDistiller:
         config = self.config
         learn_schedule = config.scheduler_type == "lsd_plus"
         rollout = paper_rollout(
-            self.denoiser, self.student(), self.teacher, self.times(), self.coefficients(), (config.batch_size,
-            config.seq_len), config.num_teacher_steps, config.relaxation, learn_schedule, generator,
-        )  # fmt: skip
+            self.denoiser,
+            self.student(),
+            self.teacher,
+            self.times(),
+            self.coefficients(),
+            (config.batch_size, config.seq_len),
+            config.num_teacher_steps,
+            config.relaxation,
+            learn_schedule,
+            generator,
+        )
 
         def loss_fn():
             phi, times = self.parameters.coefficients(), self.parameters.time_schedule()
@@ -481,8 +514,9 @@ class LSDDistiller:
             changed = sorted(k for k in {*state["config"], *current} if state["config"].get(k) != current.get(k))
             raise ValueError(f"Checkpoint was written with different distillation settings: {changed}.")
         if state["teacher"] != self.base_config:
-            changed = sorted(k for k in {*state["teacher"], *self.base_config}
-                             if state["teacher"].get(k) != self.base_config.get(k))  # fmt: skip
+            changed = sorted(
+                k for k in {*state["teacher"], *self.base_config} if state["teacher"].get(k) != self.base_config.get(k)
+            )
             raise ValueError(f"Checkpoint was written for a different teacher sampler: {changed} differ.")
         check_integer("the checkpoint's global_step", state["global_step"], 0, self.total_steps)
         for name, value in state["parameters"].items():

@@ -16,8 +16,15 @@ from .distiller import LSDDistiller
 def jys_schedule(distiller: LSDDistiller) -> torch.Tensor:
     """The M + 1 times found by hierarchical golden-section splitting (runs the `split` stage of a fresh run)."""
     config = replace(distiller.config, scheduler_type="lsd_plus", objective="path_kl")
-    search = LSDDistiller(distiller.denoiser, distiller.teacher, config, distiller.process_index, distiller.reduce,
-                          distiller.num_processes, distiller.start)  # fmt: skip
+    search = LSDDistiller(
+        distiller.denoiser,
+        distiller.teacher,
+        config,
+        distiller.process_index,
+        distiller.reduce,
+        distiller.num_processes,
+        distiller.start,
+    )
     if config.num_student_steps == 1:
         return torch.tensor([1.0, 0.0], dtype=torch.float64)
     while search.stages[0][0] == "split" and search.global_step < search.stages[0][1]:

@@ -5,15 +5,14 @@ Both are built from *rollouts*: trajectories sampled without gradient, whose per
 the loss is an exact, differentiable function of the student's coefficients (and, for the paper's LSD+, its times).
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
+from ..random_draws import sample_categorical, sample_jumps, uniform_noise
+from ..sampling import Denoiser
 from ..scheduling_lsd import LSDDiscreteScheduler
-from ..transitions import sample_categorical, sample_jumps, uniform_noise
 
-Denoiser = Callable[[torch.LongTensor, torch.Tensor], torch.Tensor]
 DISTANCES = ("l2", "l1", "kl")
 TINY = 1e-30
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from ..scheduling_lsd import validate_time_schedule
+from ..time_grids import validate_time_schedule
 
 
 def schedule_from_logits(schedule_logits: torch.Tensor) -> torch.Tensor:

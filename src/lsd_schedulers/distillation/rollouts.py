@@ -2,9 +2,10 @@
 
 import torch
 
+from ..random_draws import random_tokens, sample_jumps, uniform_noise
 from ..sampling import Denoiser, initial_noise
-from ..scheduling_lsd import LSDDiscreteScheduler, linear_timesteps
-from ..transitions import sample_jumps, uniform_noise
+from ..scheduling_lsd import LSDDiscreteScheduler
+from ..time_grids import linear_timesteps
 from .objectives import IntervalStatistics, PaperRollout, teacher_continuation
 
 
@@ -20,11 +21,9 @@ def relaxed_start(
     replace = uniform_noise(tuple(sample.shape), generator, sample.device) < relaxation
     if config.forward_process == "absorbing":
         replace &= sample == config.mask_token_id
-    random_tokens = (uniform_noise(tuple(sample.shape), generator, sample.device) * data_vocab).long()
-    if config.forward_process == "absorbing":
-        # ids run over the data tokens, skipping the mask id
-        random_tokens = random_tokens + (random_tokens >= config.mask_token_id).long()
-    return torch.where(replace, random_tokens, sample)
+    skip_id = config.mask_token_id if config.forward_process == "absorbing" else None
+    tokens = random_tokens(tuple(sample.shape), data_vocab, generator, sample.device, skip_id)
+    return torch.where(replace, tokens, sample)
 
 
 @torch.no_grad()

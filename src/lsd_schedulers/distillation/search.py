@@ -10,8 +10,16 @@ BOUNDARY_MOVES = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0)
 
 def golden_section_start(low: float, high: float) -> dict:
     """State of a golden-section search for the minimum of a function on [low, high]."""
-    return {"low": low, "high": high, "left": high - GOLDEN * (high - low), "right": low + GOLDEN * (high - low),
-            "f_left": None, "f_right": None, "best_x": None, "best_f": None}  # fmt: skip
+    return {
+        "low": low,
+        "high": high,
+        "left": high - GOLDEN * (high - low),
+        "right": low + GOLDEN * (high - low),
+        "f_left": None,
+        "f_right": None,
+        "best_x": None,
+        "best_f": None,
+    }
 
 
 def golden_section_propose(state: dict) -> float:

@@ -29,8 +29,9 @@ def sample_in_batches(
         size = min(batch_size, num_samples - first)
         generator = torch.Generator().manual_seed(seed + index)
         x1 = start(size, generator) if start is not None else None
-        batches.append(generate(denoiser, scheduler, (size, seq_len), num_inference_steps, generator=generator,
-                                sample=x1))  # fmt: skip
+        batches.append(
+            generate(denoiser, scheduler, (size, seq_len), num_inference_steps, generator=generator, sample=x1)
+        )
     return torch.cat(batches)
 
 
@@ -72,8 +73,15 @@ def compare_samplers(
         began = time.perf_counter()
         samples = sample_in_batches(denoiser, scheduler, num_samples, seq_len, steps, seed, batch_size, start)
         seconds = time.perf_counter() - began
-        rows.append({"sampler": name, "nfe": steps, "unmasking_order": scheduler.config.unmasking_order,
-                     "metrics": metrics(samples), "sample_seconds": round(seconds, 2)})  # fmt: skip
+        rows.append(
+            {
+                "sampler": name,
+                "nfe": steps,
+                "unmasking_order": scheduler.config.unmasking_order,
+                "metrics": metrics(samples),
+                "sample_seconds": round(seconds, 2),
+            }
+        )
     return rows
 
 

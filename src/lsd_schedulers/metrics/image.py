@@ -35,8 +35,10 @@ def frechet_distance(mean_a: torch.Tensor, cov_a: torch.Tensor, mean_b: torch.Te
 def features_frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
     """The Frechet distance between Gaussians fitted to two feature sets."""
     if features_a.dim() != 2 or features_b.dim() != 2 or features_a.shape[1] != features_b.shape[1]:
-        raise ValueError(f"Feature sets of shapes {tuple(features_a.shape)} and {tuple(features_b.shape)} do not "
-                         "share a feature dimension.")  # fmt: skip
+        raise ValueError(
+            f"Feature sets of shapes {tuple(features_a.shape)} and {tuple(features_b.shape)} do not "
+            "share a feature dimension."
+        )
     return frechet_distance(*gaussian_statistics(features_a), *gaussian_statistics(features_b))
 
 

@@ -97,9 +97,12 @@ def sentence_features(
     chunks = []
     for start in range(0, len(texts), batch_size):
         batch = tokenizer(
-            list(texts[start : start + batch_size]), return_tensors="pt", padding=True, truncation=True,
+            list(texts[start : start + batch_size]),
+            return_tensors="pt",
+            padding=True,
+            truncation=True,
             max_length=max_length,
-        )  # fmt: skip
+        )
         batch = {key: value.to(device) for key, value in batch.items()}
         states = model(**batch).last_hidden_state.float()
         mask = batch["attention_mask"].unsqueeze(-1).float()

@@ -20,8 +20,9 @@ def ratio_interval(totals: torch.Tensor, counts: torch.Tensor, z: float = 1.96) 
     """
     totals, counts = totals.double().flatten(), counts.double().flatten()
     if totals.shape != counts.shape or len(totals) < 2:
-        raise ValueError(f"Need two or more items with one total and one count each, got {totals.shape} and "
-                         f"{counts.shape}.")  # fmt: skip
+        raise ValueError(
+            f"Need two or more items with one total and one count each, got {totals.shape} and {counts.shape}."
+        )
     ratio = float(totals.sum() / counts.sum())
     # Var(R) ~ sum (x_i - R n_i)^2 / (n (n - 1) mean(n)^2)
     residuals = totals - ratio * counts

@@ -1,35 +1,25 @@
-from .adapters import (
-    AmusedAdapter,
-    AutocastDenoiser,
-    ClassConditionalAdapter,
-    DenoiserAdapter,
-    LLaDAAdapter,
-    MaskedLMAdapter,
-    MDLMAdapter,
-    NativeAdapter,
-    SEDDAdapter,
-    as_denoiser,
-)
-from .image_classifier import ImageClassifier
-from .markov_oracle import MarkovChainOracle, countdown_chain, random_chain, sample_markov_chain
-from .masked_transformer import MaskedDiffusionOutput, MaskedDiffusionTransformer
+"""Denoisers: the exact Markov-chain oracle, our masked transformer, adapters for Hub models, a judge."""
 
-__all__ = [
-    "AmusedAdapter",
-    "AutocastDenoiser",
-    "ClassConditionalAdapter",
-    "DenoiserAdapter",
-    "ImageClassifier",
-    "LLaDAAdapter",
-    "MDLMAdapter",
-    "MarkovChainOracle",
-    "MaskedDiffusionOutput",
-    "MaskedDiffusionTransformer",
-    "MaskedLMAdapter",
-    "NativeAdapter",
-    "SEDDAdapter",
-    "as_denoiser",
-    "countdown_chain",
-    "random_chain",
-    "sample_markov_chain",
-]
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "AmusedAdapter": ".adapters",
+    "AutocastDenoiser": ".adapters",
+    "ClassConditionalAdapter": ".adapters",
+    "DenoiserAdapter": ".adapters",
+    "ImageClassifier": ".image_classifier",
+    "LLaDAAdapter": ".adapters",
+    "MDLMAdapter": ".adapters",
+    "MarkovChainOracle": ".markov_oracle",
+    "MaskedDiffusionOutput": ".masked_transformer",
+    "MaskedDiffusionTransformer": ".masked_transformer",
+    "MaskedLMAdapter": ".adapters",
+    "NativeAdapter": ".adapters",
+    "SEDDAdapter": ".adapters",
+    "as_denoiser": ".adapters",
+    "countdown_chain": ".markov_oracle",
+    "random_chain": ".markov_oracle",
+    "sample_markov_chain": ".markov_oracle",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -105,8 +105,14 @@ class ClassConditionalAdapter(DenoiserAdapter):
         classes (`list[int]`, *optional*): the classes rows cycle through when `class_labels` is None (default all).
     """
 
-    def __init__(self, model, class_labels: torch.LongTensor | None = None, guidance_scale: float = 1.0,
-                 vocab_size: int | None = None, classes: list[int] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        model,
+        class_labels: torch.LongTensor | None = None,
+        guidance_scale: float = 1.0,
+        vocab_size: int | None = None,
+        classes: list[int] | None = None,
+    ):
         super().__init__(model, vocab_size)
         num_classes = model.config.get("num_classes")
         if not num_classes:
@@ -207,8 +213,15 @@ class AmusedAdapter(DenoiserAdapter):
         aesthetic_score (`float`, defaults to 6.0): aMUSEd's micro-conditioning.
     """
 
-    def __init__(self, pipe, prompts: list[str], grid: tuple[int, int], vocab_size: int, guidance_scale: float = 10.0,
-                 aesthetic_score: float = 6.0):  # fmt: skip
+    def __init__(
+        self,
+        pipe,
+        prompts: list[str],
+        grid: tuple[int, int],
+        vocab_size: int,
+        guidance_scale: float = 10.0,
+        aesthetic_score: float = 6.0,
+    ):
         super().__init__(pipe.transformer, vocab_size)
         if not prompts:
             raise ValueError("AmusedAdapter needs at least one prompt.")
@@ -222,8 +235,13 @@ class AmusedAdapter(DenoiserAdapter):
     @staticmethod
     @torch.no_grad()
     def _encode(pipe, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        ids = pipe.tokenizer(prompts, return_tensors="pt", padding="max_length", truncation=True,
-                             max_length=pipe.tokenizer.model_max_length).input_ids  # fmt: skip
+        ids = pipe.tokenizer(
+            prompts,
+            return_tensors="pt",
+            padding="max_length",
+            truncation=True,
+            max_length=pipe.tokenizer.model_max_length,
+        ).input_ids
         outputs = pipe.text_encoder(ids, return_dict=True, output_hidden_states=True)
         return outputs.text_embeds, outputs.hidden_states[-2]
 

@@ -9,10 +9,12 @@ from torch import nn
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """Two 3x3 convolutions with GELU, then 2x2 max pooling."""
     return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.GELU(),
-        nn.Conv2d(out_channels, out_channels, 3, padding=1), nn.GELU(),
+        nn.Conv2d(in_channels, out_channels, 3, padding=1),
+        nn.GELU(),
+        nn.Conv2d(out_channels, out_channels, 3, padding=1),
+        nn.GELU(),
         nn.MaxPool2d(2),
-    )  # fmt: skip
+    )
 
 
 class ImageClassifier(ModelMixin, ConfigMixin):
@@ -53,8 +55,9 @@ class ImageClassifier(ModelMixin, ConfigMixin):
         """
         expected = (self.config.in_channels, self.config.sample_size, self.config.sample_size)
         if images.dim() != 4 or tuple(images.shape[1:]) != expected:
-            raise ValueError(f"Expected images of shape (batch, {', '.join(map(str, expected))}), "
-                             f"got {tuple(images.shape)}.")  # fmt: skip
+            raise ValueError(
+                f"Expected images of shape (batch, {', '.join(map(str, expected))}), got {tuple(images.shape)}."
+            )
         return self.feature_layer(self.convolutions(images))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -8,8 +8,7 @@ perfectly trained denoiser would predict. All recursions run in float64 with per
 import torch
 
 from ..noise_schedules import NoiseSchedule
-
-FORWARD_PROCESSES = ("absorbing", "uniform")
+from ..transitions import FORWARD_PROCESSES, clean_token_likelihood
 
 
 def check_markov_chain(initial: torch.Tensor, transition: torch.Tensor, atol: float = 1e-6) -> None:
@@ -69,20 +68,6 @@ def absorbing_emission(sample: torch.Tensor, num_states: int) -> torch.Tensor:
     # e(y) = 1 if x_t == MASK else [y == x_t]   (the factors alpha and 1 - alpha are constant in y and cancel)
     emission = torch.nn.functional.one_hot(sample, num_states + 1)[..., :num_states].double()
     return emission.masked_fill(sample.unsqueeze(-1) == num_states, 1.0)
-
-
-def uniform_emission(sample: torch.Tensor, alpha: torch.Tensor, num_states: int) -> torch.Tensor:
-    """Emission q(x_t^j | x_0^j = y) for uniform noise, shape [B, L, V] float64.
-
-    Args:
-        sample (`torch.LongTensor`): noisy ids [B, L] in [0, V).
-        alpha (`torch.Tensor`): probability that a token is still clean, shape [B] float64.
-        num_states (`int`): V.
-    """
-    # e(y) = alpha [y == x_t] + (1 - alpha) / V
-    alpha = alpha.view(-1, 1, 1)
-    one_hot = torch.nn.functional.one_hot(sample, num_states).double()
-    return alpha * one_hot + (1 - alpha) / num_states
 
 
 def normalize_rows(weights: torch.Tensor) -> torch.Tensor:
@@ -205,7 +190,9 @@ class MarkovChainOracle(torch.nn.Module):
         if self.forward_process == "absorbing":
             emission = absorbing_emission(sample, self.num_states)
         else:
-            emission = uniform_emission(sample, self._alpha(timestep, sample.shape[0]), self.num_states)
+            # e(y) = q(x_t | x_0 = y) = alpha [y == x_t] + (1 - alpha) / V
+            alpha = self._alpha(timestep, sample.shape[0]).view(-1, 1, 1)
+            emission = clean_token_likelihood(sample, alpha, self.num_states)
         posteriors = markov_chain_posteriors(self.initial, self.transition_used, emission)
         logits = posteriors.log().float()
         if self.forward_process == "absorbing":

@@ -1,4 +1,11 @@
-from .masked_text import LSDMaskedTextPipeline, MaskedTextPipelineOutput
-from .vq_image import LSDVQImagePipeline
+"""diffusers pipelines that sample masked text and VQ image models with an LSD scheduler."""
 
-__all__ = ["LSDMaskedTextPipeline", "LSDVQImagePipeline", "MaskedTextPipelineOutput"]
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "LSDMaskedTextPipeline": ".masked_text",
+    "LSDVQImagePipeline": ".vq_image",
+    "MaskedTextPipelineOutput": ".masked_text",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -106,8 +106,9 @@ class LSDMaskedTextPipeline(SnapshotLoadingPipeline):
             prompts = [prompt] * batch_size if prompt is None or isinstance(prompt, str) else list(prompt)
             if len(prompts) != batch_size:
                 raise ValueError(f"Got {len(prompts)} prompts for batch_size={batch_size}.")
-            encoded = [[] if text is None else self.tokenizer(text, add_special_tokens=False)["input_ids"]
-                       for text in prompts]  # fmt: skip
+            encoded = [
+                [] if text is None else self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in prompts
+            ]
             prefix, suffix = special_affixes(self.tokenizer)
             specials = len(prefix) + len(suffix)
             longest = max(map(len, encoded))
@@ -116,16 +117,19 @@ class LSDMaskedTextPipeline(SnapshotLoadingPipeline):
                     raise ValueError("Pass seq_len (or a prompt / input_ids that fixes it).")
                 seq_len = longest + 64 + specials
             if longest + specials >= seq_len:
-                raise ValueError(f"A prompt of {longest} tokens (and {specials} special tokens) leaves no room in "
-                                 f"seq_len={seq_len}.")  # fmt: skip
+                raise ValueError(
+                    f"A prompt of {longest} tokens (and {specials} special tokens) leaves no room in "
+                    f"seq_len={seq_len}."
+                )
             rows = [prefix + ids + [mask] * (seq_len - specials - len(ids)) + suffix for ids in encoded]
             input_ids = torch.tensor(rows, dtype=torch.long)
             infill_mask = (input_ids == mask) if infill_mask is None else infill_mask
         else:
             input_ids = check_token_ids("input_ids", input_ids, self.scheduler.config.vocab_size)
             if input_ids.dim() not in (1, 2):
-                raise ValueError(f"input_ids must have shape (seq_len,) or (batch_size, seq_len), got "
-                                 f"{tuple(input_ids.shape)}.")  # fmt: skip
+                raise ValueError(
+                    f"input_ids must have shape (seq_len,) or (batch_size, seq_len), got {tuple(input_ids.shape)}."
+                )
             if seq_len is not None and seq_len != input_ids.shape[-1]:
                 raise ValueError(f"seq_len={seq_len} disagrees with input_ids of length {input_ids.shape[-1]}.")
         input_ids = input_ids.expand(batch_size, -1) if input_ids.dim() == 1 else input_ids
@@ -137,8 +141,10 @@ class LSDMaskedTextPipeline(SnapshotLoadingPipeline):
             infill_mask = input_ids == mask
         infill_mask = torch.as_tensor(infill_mask)
         if infill_mask.dtype != torch.bool or infill_mask.shape[-1] != seq_len:
-            raise ValueError(f"infill_mask must be a bool tensor of shape (seq_len,) or (batch_size, seq_len) with "
-                             f"seq_len={seq_len}, got {infill_mask.dtype} {tuple(infill_mask.shape)}.")  # fmt: skip
+            raise ValueError(
+                f"infill_mask must be a bool tensor of shape (seq_len,) or (batch_size, seq_len) with "
+                f"seq_len={seq_len}, got {infill_mask.dtype} {tuple(infill_mask.shape)}."
+            )
         infill_mask = infill_mask.to(device).expand(batch_size, seq_len)
         return torch.where(infill_mask, noise, input_ids.to(device)), infill_mask
 

@@ -19,7 +19,9 @@ class SnapshotLoadingPipeline(DiffusionPipeline):
         path = pretrained_model_name_or_path
         if not os.path.isdir(path):
             path = snapshot_download(
-                str(path), revision=kwargs.pop("revision", None), token=kwargs.get("token"),
+                str(path),
+                revision=kwargs.pop("revision", None),
+                token=kwargs.get("token"),
                 cache_dir=kwargs.get("cache_dir"),
-            )  # fmt: skip
+            )
         return super().from_pretrained(path, **kwargs)

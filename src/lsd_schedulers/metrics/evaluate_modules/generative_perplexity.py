@@ -44,9 +44,12 @@ class GenerativePerplexity(evaluate.Metric):
         device = next(model.parameters()).device
         for start in range(0, len(predictions), batch_size):
             batch = tokenizer(
-                predictions[start : start + batch_size], return_tensors="pt", padding=True, truncation=True,
+                predictions[start : start + batch_size],
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
                 max_length=max_length,
-            )  # fmt: skip
+            )
             ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
             with torch.no_grad():
                 logits = model(input_ids=ids, attention_mask=mask).logits.float()

@@ -100,10 +100,16 @@ class Mauve(evaluate.Metric):
         # faiss k-means would otherwise use every core; honour torch's thread setting
         faiss.omp_set_num_threads(max(1, torch.get_num_threads()))
         out = mauve.compute_mauve(
-            p_features=p, q_features=q, num_buckets=num_buckets, seed=seed, kmeans_num_redo=kmeans_num_redo,
-            kmeans_max_iter=kmeans_max_iter, kmeans_explained_var=kmeans_explained_var,
-            mauve_scaling_factor=mauve_scaling_factor, verbose=False,
-        )  # fmt: skip
+            p_features=p,
+            q_features=q,
+            num_buckets=num_buckets,
+            seed=seed,
+            kmeans_num_redo=kmeans_num_redo,
+            kmeans_max_iter=kmeans_max_iter,
+            kmeans_explained_var=kmeans_explained_var,
+            mauve_scaling_factor=mauve_scaling_factor,
+            verbose=False,
+        )
         score = float(out.mauve)
         if np.array_equal(out.p_hist, out.q_hist):
             # p = q collapses the curve onto (1, 1) between the end points (1, 0) and (0, 1); mauve-text's area then
