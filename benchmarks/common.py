@@ -124,7 +124,7 @@ def learned_values(scheduler: LSDDiscreteScheduler, search: dict | None = None) 
     for the results file and plots."""
     values = {"coefficients": scheduler.config.coefficients, "timesteps": scheduler.config.get("timesteps")}
     if search:
-        values["search"] = {key: search[key] for key in ("best_seed", "verified") if key in search}
+        values["search"] = {key: search[key] for key in ("best_seed", "verified", "objective") if key in search}
     return values
 
 

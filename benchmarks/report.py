@@ -231,7 +231,7 @@ V = 32, L = 256, {setup["samples_per_cell"]} samples per cell on evaluation seed
 {setup["eval_seed"]} (distillation used seeds below 1000). {denoiser_note} `power` is the best of
 tau_k = (1 - k/M)^gamma over gamma in {{{grid}}}, chosen on the evaluation metric itself (the
 strongest hand-made baseline); `spread` is the spread order with the best of linear, cosine and that power grid.
-{ROWS_NOTE} {distillation_note(record)}
+{ROWS_NOTE} {distillation_note(record)}{objective_note(record)}
 
 {commands_note(record)}
 
@@ -277,7 +277,7 @@ A random Markov chain with V = {chain["num_states"]}, L = {chain["seq_len"]} (se
 whole output distribution over all (V + 1)^L strings is pushed forward exactly (random and spread orders,
 `lsd_schedulers.metrics.exact`), so TV and KL(data || sampler) are exact. `power` is the best gamma by KL, `spread`
 the spread order with the best of linear, cosine and the power grid. {ROWS_NOTE} Here `metric_search` searches the
-exact KL itself.
+exact KL itself.{objective_note(record)}
 
 Command: `{record["command"]}` ({record["machine"]}, {record["date"]}).
 
@@ -351,6 +351,19 @@ def distillation_note(record: dict) -> str:
     return "Distillation: " + "; ".join(parts) + "."
 
 
+def objective_note(record: dict) -> str:
+    """Which searched rows were distilled before the student-first `path_kl` (their search records no objective)."""
+    earlier: dict[str, list[int]] = {}
+    for row in record["rows"]:
+        search = row.get("search") or {}
+        if "verified" in search and "objective" not in search:  # path-KL runs record a verification
+            earlier.setdefault(row["sampler"], []).append(row["nfe"])
+    if not earlier:
+        return ""
+    rows = "; ".join(f"{name} at M = {', '.join(map(str, sorted(nfes)))}" for name, nfes in earlier.items())
+    return f" Distilled with the previous default objective (teacher first, now `forward_path_kl`): {rows}."
+
+
 def commands_note(record: dict) -> str:
     """The command of the results file, or each command of a file grown with `--append`."""
     if "commands" not in record:
@@ -417,6 +430,7 @@ overlap? Where they do, the share closed is noise.
 A masked diffusion LM trained here on offline English corpora (BBC news, Shakespeare, the King James Bible), L =
 {setup["seq_len"]} tokens, {setup["samples_per_cell"]} samples per cell on evaluation seeds from {setup["eval_seed"]}
 (distillation used seeds below 1000). Teacher: N = {teacher["nfe"]} Tweedie steps. {distillation_note(record)}
+{objective_note(record)}
 gen_ppl: perplexity of the decoded samples under {evaluation.get("judge", "SmolLM2-135M")}
 ({evaluation.get("judge_precision", "fp32")}); entropy: mean per-sample unigram entropy of the generated tokens
 (closer to the teacher's is better); MAUVE against held-out text blocks of the same length, on all-MiniLM-L6-v2
@@ -465,6 +479,7 @@ class. `confidence` is MaskGIT's confidence-ordered unmasking on the baseline sc
 the 1-D and 2-D (Halton) spread orders with the best of linear, cosine and the power grid. {ROWS_NOTE}
 Teacher: N = {teacher["nfe"]} Tweedie steps (FD
 {teacher["metrics"]["fd_classifier"]:.3f}, class accuracy {teacher["metrics"]["class_accuracy"]:.3f}).
+{objective_note(record)}
 
 Command: `{record["command"]}` ({record["machine"]}, {record["date"]}).
 

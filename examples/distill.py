@@ -126,6 +126,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     student.add_argument("--adam_steps_per_round", type=int, default=30)
     student.add_argument("--learning_rate", type=float, default=0.05)
     student.add_argument("--split_evaluations", type=int, default=8)
+    student.add_argument("--seed_rounds", type=int, default=3, help="successive-halving rounds scoring the seeds")
     student.add_argument("--refine_sweeps", type=int, default=1)
     student.add_argument("--seed", type=int, default=0)
 
@@ -237,6 +238,7 @@ def distillation_config(args: argparse.Namespace, scheduler_type: str, seq_len: 
         adam_steps_per_round=args.adam_steps_per_round,
         learning_rate=args.learning_rate,
         split_evaluations=args.split_evaluations,
+        seed_rounds=args.seed_rounds,
         refine_sweeps=args.refine_sweeps,
         seed=args.seed,
     )

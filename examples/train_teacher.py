@@ -44,6 +44,7 @@ from lsd_schedulers import LSDDiscreteScheduler, LSDMaskedTextPipeline, LSDVQIma
 from lsd_schedulers.data import load_fashion_mnist
 from lsd_schedulers.distillation.checkpointing import checkpoint_paths, list_checkpoints, publish_checkpoint
 from lsd_schedulers.models import ImageClassifier, countdown_chain, sample_markov_chain
+from lsd_schedulers.random_draws import seeded_generator
 
 logger = get_logger(__name__)
 MODES = ("countdown", "text", "vqvae", "image", "classifier")
@@ -368,8 +369,7 @@ def main(args: argparse.Namespace) -> None:
     loss_value = float("nan")
     while global_step < args.max_train_steps:
         # each step's data comes from a generator seeded by (seed, step, process): resumable and disjoint per rank
-        seed = (args.seed * 1_000_003 + global_step) * 1_009 + accelerator.process_index
-        generator = torch.Generator().manual_seed(seed)
+        generator = seeded_generator(args.seed, 0, global_step, accelerator.process_index)
         with accelerator.autocast():
             loss = compute_loss(model, generator, global_step)
         accelerator.backward(loss)

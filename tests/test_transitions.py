@@ -220,3 +220,16 @@ def test_tilted_draws_never_pick_a_token_of_weight_zero():
     uniforms = torch.tensor([0.0, 0.5, 0.99, largest_uniform], dtype=torch.float64)
     draws = sample_tilted_blocks(logits, rows, best, best_token, 64, rest, uniforms, 1.0, 199)
     assert set(draws.tolist()) <= {3, 64, 150} and draws[-1] == 150
+
+
+def test_seeded_generators_repeat_per_step_and_differ_across_tags_steps_and_processes():
+    """One formula seeds every resumable run's generators (distillation and teacher training)."""
+    from lsd_schedulers.random_draws import seeded_generator
+
+    def draw(*parts):
+        return torch.rand(4, generator=seeded_generator(*parts))
+
+    assert torch.equal(draw(3, 1, 7, 0), draw(3, 1, 7, 0))
+    others = [draw(4, 1, 7, 0), draw(3, 2, 7, 0), draw(3, 1, 8, 0), draw(3, 1, 7, 1)]
+    assert all(not torch.equal(draw(3, 1, 7, 0), other) for other in others)
+    assert torch.isfinite(draw(2**62, 2**20, 2**30, 7)).all()  # large parts fold into the 63-bit seed range

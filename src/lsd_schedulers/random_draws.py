@@ -8,6 +8,17 @@ same order (common random numbers: distillation compares schedules on them).
 import torch
 
 
+def seeded_generator(seed: int, tag: int, step: int, process: int = 0) -> torch.Generator:
+    """A CPU generator for one step of a resumable run, seeded by (seed, tag, step, process).
+
+    A rerun or a resume draws the same numbers at the same step; tags keep a run's streams apart, processes keep
+    data-parallel ranks disjoint.
+    """
+    # ((seed * 1_000_003 + tag) * 100_003 + step) * 1_009 + process, folded into 63 bits
+    mixed = ((seed * 1_000_003 + tag) * 100_003 + step) * 1_009 + process
+    return torch.Generator().manual_seed(mixed % (2**63))
+
+
 def uniform_noise(
     shape: tuple[int, ...],
     generator: torch.Generator | list[torch.Generator] | None = None,

@@ -119,6 +119,27 @@ def test_auto_order_chooses_the_spread_order_on_countdown_and_the_card_says_so(o
     assert "unmasking order: `spread`" in (tmp_path / "README.md").read_text()
 
 
+def test_seeds_are_rescored_by_successive_halving_on_common_batches(oracle):
+    """14 seeds on one batch, the better 7 on a second, the better 4 on a third; the kept seed is the lowest pooled
+    mean among those scored three times, and its margin over the runner-up is a paired difference on one batch."""
+    distiller = LSDDistiller(oracle, baseline(), small_config(seed_rounds=3, refine_sweeps=0)).fit()
+    seeds = distiller.search_summary()["seeds"]
+    counts = sorted(len(score["batches"]) for score in seeds.values())
+    assert counts == [1] * 7 + [2] * 3 + [3] * 4
+    once = sorted(seeds.values(), key=lambda score: score["batches"][0][0])
+    # the first round's better half went on: nobody rescored ranks below somebody dropped
+    assert {len(score["batches"]) for score in once[:7]} >= {2} and all(len(s["batches"]) == 1 for s in once[7:])
+    finalists = [score for score in seeds.values() if len(score["batches"]) == 3]
+    best = distiller.search_summary()["best_seed"]
+    assert best["path_kl"] == min(score["path_kl"] for score in finalists)
+    for score in finalists:  # pooled mean of equal batches
+        assert score["path_kl"] == pytest.approx(sum(batch[0] for batch in score["batches"]) / 3)
+    margin = best["margin"]
+    assert margin["runner_up"] != f"{best['order']}/{best['seed']}" and margin["standard_error"] > 0
+    with pytest.raises(ValueError, match="seed_rounds"):
+        small_config(seed_rounds=0)
+
+
 def test_candidate_orders():
     def orders(teacher, **overrides):
         return LSDDistiller(lambda x, t: None, teacher, small_config(**overrides)).candidate_orders

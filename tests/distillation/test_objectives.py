@@ -56,6 +56,33 @@ def test_objective_ranks_schedules_like_the_exact_kl_of_the_output(order):
     assert spearman(exact, objective) >= 0.9
 
 
+@pytest.mark.parametrize("chain", ["random", "countdown"])
+@pytest.mark.parametrize("steps", [1, 2])
+def test_objective_bounds_the_exact_kl_of_the_students_output_against_the_teachers(chain, steps):
+    """The forced path-KL is KL(student path || teacher path) up to Jensen's gap over the sub-step at which each
+    position is revealed, so its mean is at least the exact KL(student output || teacher output) (V = 3, L = 4,
+    J = 4, enumeration; 4096 trajectories, mean - 3 standard errors). Measured at M = 1 / 2: random chain
+    0.58 / 0.25 against 0.35 / 0.09; countdown 5.6 / 2.6 against 0.84 / 0.31 - where the teacher-first form
+    (`forward_path_kl`) prices the same countdown steps at 1.06 / 0.50."""
+    initial, transition = random_chain(3, 0) if chain == "random" else countdown_chain(3)
+    oracle = MarkovChainOracle(initial, transition)
+    strings = all_strings(4, 4)
+    teacher = LSDDiscreteScheduler(vocab_size=4)
+    teacher_output = exact_output_distribution(oracle, teacher, 4 * steps, strings)
+    student = LSDPlusScheduler(vocab_size=4, timesteps=linear_timesteps(steps).tolist())
+    student_output = exact_output_distribution(oracle, student, steps, strings)
+    # KL(q || p) = sum q log(q / p)
+    log_ratio = student_output.clamp_min(1e-300).log() - teacher_output.clamp_min(1e-300).log()
+    exact = float(torch.where(student_output > 0, student_output * log_ratio, 0.0).sum())
+    config = DistillationConfig(
+        num_student_steps=steps, num_teacher_steps=4 * steps, batch_size=4096, seq_len=4, relaxation=0.0
+    )
+    distiller = LSDDistiller(oracle, teacher, config)
+    ones = torch.ones(steps, dtype=torch.float64)
+    cost = distiller.path_kl_per_sequence(linear_timesteps(steps), distiller.generator(3, 0), ones, "random")
+    assert float(cost.mean() - 3 * cost.std() / len(cost) ** 0.5) >= exact > 0.05
+
+
 @pytest.mark.parametrize(
     ("forward_process", "order"), [("absorbing", "random"), ("absorbing", "spread"), ("uniform", "random")]
 )

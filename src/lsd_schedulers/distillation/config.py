@@ -19,8 +19,9 @@ class DistillationConfig:
         num_student_steps (`int`): M, the student's model calls.
         num_teacher_steps (`int`): N, the teacher's steps; a multiple of M.
         scheduler_type (`str`): `"lsd"` (coefficients) or `"lsd_plus"` (coefficients and time schedule).
-        objective (`str`): `"path_kl"` (default: the KL of each coarse step's output, docs/distillation.md),
-            `"rate_path_kl"` (its first, continuous-time form) or `"paper"` (Eq. 6/8).
+        objective (`str`): `"path_kl"` (default: KL(student path || teacher path), the teacher forced along the
+            student's tokens; docs/distillation.md), `"forward_path_kl"` (the teacher-first form before it),
+            `"rate_path_kl"` (the first, continuous-time form) or `"paper"` (Eq. 6/8).
         unmasking_order (`str`): the student's order, or `"auto"` (default): score the baseline's order and every
             candidate order (random, spread, and spread_2d for token grids) under the objective and keep the best.
         distance (`str`): the paper objective's distance, `"l2"`, `"l1"` or `"kl"`.
@@ -32,6 +33,8 @@ class DistillationConfig:
         learning_rate (`float`): Adam's learning rate on log Phi and the schedule logits.
         split_evaluations (`int`): golden-section evaluations for each boundary of the split stage (path-KL LSD+).
         seed_powers (`list[float]`): the power schedules tau_k = (1 - k/M)^gamma among the search's seeds.
+        seed_rounds (`int`): rounds of successive halving in the search's `seeds` stage: every seed is scored on
+            one batch, then the better half on one more batch of common random numbers, and so on.
         refine_sweeps (`int`): sweeps over the M - 1 inner boundaries (path-KL LSD+).
         seed (`int`): base seed of every generator.
     """
@@ -50,6 +53,7 @@ class DistillationConfig:
     learning_rate: float = 0.05
     split_evaluations: int = 8
     seed_powers: list[float] = field(default_factory=lambda: list(POWER_SEEDS))
+    seed_rounds: int = 3
     refine_sweeps: int = 1
     seed: int = 0
 
@@ -66,7 +70,7 @@ class DistillationConfig:
         check_choice("distance", self.distance, DISTANCES)
         if not is_real(self.relaxation) or not 0 <= self.relaxation < 1:
             raise ValueError(f"relaxation (zeta) must lie in [0, 1), got {self.relaxation!r}.")
-        for name in ("batch_size", "seq_len", "adam_steps_per_round", "split_evaluations"):
+        for name in ("batch_size", "seq_len", "adam_steps_per_round", "split_evaluations", "seed_rounds"):
             check_integer(name, getattr(self, name), minimum=1)
         # zero rounds or sweeps skip a stage; a negative count would silently shorten the run
         for name in ("coefficient_rounds", "refine_sweeps", "seed"):

@@ -5,12 +5,13 @@ resumed to the same result (each step draws from generators seeded by (seed, ste
 
 - path-KL + LSD+:  `split` (the schedule grown from [1, 0] by splitting intervals, each split point found by
   golden-section search, as Jump Your Steps does), `seeds` (every candidate order x every seed schedule - uniform,
-  cosine, the power grid, the split result - scored under the objective on common random numbers; the best is
+  cosine, the power grid, the split result - scored under the objective on common random numbers), `rescore`
+  (successive halving: the better half scored on one more common batch, `seed_rounds` - 1 times; the best is
   kept), `refine` (moves of one boundary at a time, accepted only when they lower the cost on common random
   numbers), `coefficients`, then `verify` (the result against the best seed, and against the refined schedule
   with Phi = 1, on a fresh common batch; the best is kept, so the learned sampler's objective is never above the
   best seed's).
-- path-KL + LSD:   `seeds` over the candidate orders on the baseline grid (when there are several),
+- path-KL + LSD:   `seeds` and `rescore` over the candidate orders on the baseline grid (when there are several),
   `coefficients`, `verify` (the learned coefficients against Phi = 1).
 - paper:           `gradient` rounds of Adam on the coefficients (and, for LSD+, the schedule logits).
 
@@ -25,6 +26,7 @@ from dataclasses import asdict
 import torch
 
 from ..hand_made import baseline_of, public_config
+from ..random_draws import seeded_generator
 from ..sampling import Denoiser, initial_noise
 from ..scheduling_lsd import LSDDiscreteScheduler
 from ..scheduling_lsd_plus import LSDPlusScheduler
@@ -128,9 +130,11 @@ class LSDDistiller:
         if config.scheduler_type == "lsd_plus" and steps > 1:
             stages.append(("split", steps - 1))
             stages.append(("seeds", len(self.candidate_orders) * len(self.seed_names)))
+            stages.append(("rescore", config.seed_rounds - 1))
             stages.append(("refine", config.refine_sweeps * (steps - 1)))
         elif len(self.candidate_orders) > 1 and steps > 1:
             stages.append(("seeds", len(self.candidate_orders)))
+            stages.append(("rescore", config.seed_rounds - 1))
         stages.append(("coefficients", config.coefficient_rounds))
         stages.append(("verify", 1))
         return stages
@@ -152,8 +156,7 @@ class LSDDistiller:
 
     def generator(self, tag: int, step: int) -> torch.Generator:
         """A generator seeded by (seed, tag, step, process): the same numbers on a rerun or a resume."""
-        seed = ((self.config.seed * 1_000_003 + tag) * 100_003 + step) * 1_009 + self.process_index
-        return torch.Generator().manual_seed(seed % (2**63))
+        return seeded_generator(self.config.seed, tag, step, self.process_index)
 
     @property
     def order(self) -> str:
@@ -238,6 +241,7 @@ class LSDDistiller:
             self.config.substeps,
             generator,
             with_rates=self.config.objective == "rate_path_kl",
+            forced=self.config.objective == "path_kl",
             **kwargs,
         )
 
@@ -327,27 +331,68 @@ class LSDDistiller:
             return torch.tensor(self.search_state["split"]["times"], dtype=torch.float64)
         return power_timesteps(steps, float(name[len("power(") : -1]))
 
+    def seed_cost(self, score: dict, batch: int) -> torch.Tensor:
+        """A seed's cost per sequence `[B]` (Phi = 1) on common batch `batch`: every seed sees the same numbers."""
+        ones = torch.ones(self.config.num_student_steps, dtype=torch.float64)
+        times = torch.tensor(score["times"], dtype=torch.float64)
+        return self.path_kl_per_sequence(times, self.generator(5, batch), ones, score["order"]).detach().double()
+
+    def _record_seed(self, score: dict, cost: torch.Tensor) -> None:
+        """Add one batch's [mean, mean of squares, count] to a seed's score (over all processes) and update its
+        pooled mean and standard error."""
+        mean, second = self.reduce(torch.stack([cost.mean(), cost.pow(2).mean()])).tolist()
+        score["batches"].append([mean, second, cost.numel() * self.num_processes])
+        count = sum(batch[2] for batch in score["batches"])
+        mean = sum(batch[0] * batch[2] for batch in score["batches"]) / count
+        second = sum(batch[1] * batch[2] for batch in score["batches"]) / count
+        # unbiased variance of the pooled values, then the standard error of their mean
+        variance = max(second - mean**2, 0.0) * count / max(count - 1, 1)
+        score.update(path_kl=mean, standard_error=math.sqrt(variance / count))
+
+    def _choose_seed(self, final: bool) -> dict:
+        """The best seed so far among those scored on the most batches; at the end of the stage, keep it."""
+        scores = list(self.search_state["seeds"].values())
+        most = max(len(score["batches"]) for score in scores)
+        best = first_of_the_best([score for score in scores if len(score["batches"]) == most], "path_kl")
+        self.search_state["order"] = best["order"]
+        if final:
+            self.search_state["best_seed"] = dict(best)
+            self.parameters.set_time_schedule(torch.tensor(best["times"], dtype=torch.float64))
+        return best
+
     def _seeds_step(self, index: int) -> dict:
         orders, names = self.candidate_orders, self.seed_names
         order, name = orders[index // len(names)], names[index % len(names)]
-        times = self.seed_schedule(name)
-        ones = torch.ones(self.config.num_student_steps, dtype=torch.float64)
-        # the same generator for every candidate: common random numbers
-        cost, error = self.mean_and_error(self.path_kl_per_sequence(times, self.generator(5, 0), ones, order))
-        scores = self.search_state.setdefault("seeds", {})
-        scores[f"{order}/{name}"] = {
-            "order": order,
-            "seed": name,
-            "path_kl": cost,
-            "standard_error": error,
-            "times": times.tolist(),
-        }
-        best = first_of_the_best(list(scores.values()), "path_kl")
-        self.search_state["order"] = best["order"]
-        if index == len(orders) * len(names) - 1:
-            self.search_state["best_seed"] = best
-            self.parameters.set_time_schedule(torch.tensor(best["times"], dtype=torch.float64))
-        return {"order": order, "seed": name, "path_kl": cost, "standard_error": error}
+        times = self.seed_schedule(name).tolist()
+        score = {"order": order, "seed": name, "path_kl": 0.0, "standard_error": 0.0, "times": times, "batches": []}
+        self._record_seed(score, self.seed_cost(score, 0))
+        self.search_state.setdefault("seeds", {})[f"{order}/{name}"] = score
+        self._choose_seed(final=index == len(orders) * len(names) - 1 and self.config.seed_rounds == 1)
+        return {"order": order, "seed": name, "path_kl": score["path_kl"], "standard_error": score["standard_error"]}
+
+    def _rescore_step(self, index: int) -> dict:
+        """Successive halving: the better half of the seeds scored on every batch so far get one more batch.
+
+        The last round also scores the paired difference between the best and the runner-up on its batch.
+        """
+        scores = self.search_state["seeds"]
+        scored = [key for key in scores if len(scores[key]["batches"]) == index + 1]
+        ranked = sorted(scored, key=lambda key: scores[key]["path_kl"])  # stable: ties keep the listing order
+        survivors = ranked[: max(2, math.ceil(len(scores) / 2 ** (index + 1)))]
+        costs = {key: self.seed_cost(scores[key], index + 1) for key in survivors}
+        for key in survivors:
+            self._record_seed(scores[key], costs[key])
+        final = index == self.config.seed_rounds - 2
+        best = self._choose_seed(final)
+        log = {"rescored": len(survivors), "order": best["order"], "seed": best["seed"], "path_kl": best["path_kl"]}
+        if final and len(survivors) > 1:
+            key = f"{best['order']}/{best['seed']}"
+            runner_up = min((k for k in survivors if k != key), key=lambda k: scores[k]["path_kl"])
+            difference, error = self.mean_and_error(costs[key] - costs[runner_up])
+            margin = {"runner_up": runner_up, "difference": difference, "standard_error": error}
+            self.search_state["best_seed"]["margin"] = margin
+            log.update(margin)
+        return log
 
     def _refine_step(self, index: int) -> dict:
         num_steps = self.config.num_student_steps
@@ -479,7 +524,7 @@ class LSDDistiller:
         """What the search compared and kept: the seeds' costs, the chosen order and seed, the verification."""
         return {
             key: self.search_state[key] for key in ("seeds", "best_seed", "verified") if key in self.search_state
-        } | {"unmasking_order": self.order}
+        } | {"unmasking_order": self.order, "objective": self.config.objective}
 
     def save_pretrained(self, save_directory: str, teacher: str = "a frozen denoiser", seconds: float = 0.0, **card):
         """Write the distilled scheduler's config and a model card (see `distillation_model_card`) to a folder."""

@@ -91,6 +91,12 @@ def _search_lines(search: dict) -> str:
             f"best `{best['order']}` / `{best['seed']}` "
             f"(path-KL {best['path_kl']:.4g} +- {best['standard_error']:.2g})"
         )
+        if "margin" in best:
+            margin = best["margin"]
+            lines.append(
+                f"- best seed minus runner-up `{margin['runner_up']}`: {margin['difference']:+.4g} "
+                f"+- {margin['standard_error']:.2g} (standard error, common random numbers)"
+            )
     if "verified" in search:
         verified = search["verified"]
         lines.append(

@@ -78,6 +78,10 @@ class IntervalStatistics:
     that have not moved, `hazard_total` = sum_j h_j, `stay_total` = sum_j (1 - h_j) and `hazard_negentropy` =
     sum_j h log h + (1 - h) log(1 - h).
 
+    Forced along the student's tokens (`teacher_continuation(..., student_tokens=...)`, the default objective),
+    `token_log_mass` = sum_j w_j log p*_j replaces `token_mass` and `token_negentropy`, so that the reverse token
+    term sum_j w_j KL(q || p*_j) = `move_mass` sum_y q_y log q_y - sum_y q_y `token_log_mass`_y.
+
     `rate_statistics` holds the continuous-time rate integrals of the `rate_path_kl` objective when asked for.
     """
 
@@ -87,8 +91,9 @@ class IntervalStatistics:
     s: torch.Tensor
     num_substeps: int
     move_mass: torch.Tensor
-    token_mass: torch.Tensor
-    token_negentropy: torch.Tensor
+    token_mass: torch.Tensor | None = None
+    token_negentropy: torch.Tensor | None = None
+    token_log_mass: torch.Tensor | None = None
     reveal_probability: torch.Tensor | None = None
     hazard_total: torch.Tensor | None = None
     stay_total: torch.Tensor | None = None
@@ -122,6 +127,7 @@ def teacher_continuation(
     generator: torch.Generator | None,
     chosen: torch.Tensor | None = None,
     with_rates: bool = False,
+    student_tokens: torch.LongTensor | None = None,
 ) -> IntervalStatistics:
     """Run the teacher's `num_substeps` fine steps from the student's state across [s, t], accumulating statistics.
 
@@ -131,6 +137,10 @@ def teacher_continuation(
     same set gradually, each position at a sub-step drawn from `reveal_substep_law`, and a chosen position still
     masked at sub-step j counts with the hazard pi_j / sum_{l >= j} pi_l. Either way the token term sees how the
     teacher's predictions change while the interval's tokens are revealed one sub-step at a time.
+
+    Forced (`student_tokens` given with `chosen`, absorbing; the default objective): the positions are revealed
+    with the student's own tokens instead of the teacher's draws, so the sub-states are those of the student's step
+    and the teacher's predictions p*_j score the student's tokens (the reverse KL, `token_log_mass`).
 
     The first fine step reuses `model_output` (the student's own call at (x_t, t)), so the teacher adds
     `num_substeps - 1` model calls per interval.
@@ -144,15 +154,18 @@ def teacher_continuation(
         generator (`torch.Generator`, *optional*): the randomness of the teacher's draws.
         chosen (`torch.Tensor`, *optional*): `[B, L]` bool, the positions the student's step revealed (set orders).
         with_rates (`bool`, defaults to `False`): also accumulate the `RateStatistics` of `rate_path_kl`.
+        student_tokens (`torch.LongTensor`, *optional*): the student's state after its step (forced continuation).
     """
     batch_size, device = sample.shape[0], sample.device
+    absorbing, forced = teacher.is_absorbing, student_tokens is not None
+    if forced and (chosen is None or not absorbing):
+        raise ValueError("A forced continuation needs absorbing noise and the set `chosen` that the student revealed.")
     times = torch.stack([t - (t - s) * j / num_substeps for j in range(num_substeps + 1)])
     zeros = torch.zeros(sample.shape, dtype=torch.float64, device=device)
     move_mass, token_negentropy = zeros.clone(), zeros.clone()
     token_mass = torch.zeros(model_output.shape, dtype=torch.float64, device=device)
     hazard_total, stay_total, hazard_negentropy = zeros.clone(), zeros.clone(), zeros.clone()
     rates = RateStatistics(token_mass.clone(), zeros.clone(), zeros.clone(), zeros.clone(), zeros.clone())
-    absorbing = teacher.is_absorbing
     if absorbing:
         rho = torch.stack([teacher.unmask_probability(times[j], times[j + 1]) for j in range(num_substeps)])
     if chosen is not None:
@@ -171,15 +184,19 @@ def teacher_continuation(
         total = jumps.sum(-1)
         if chosen is None:
             weight = unmoved * total.clamp(max=1)
-            token_mass += unmoved.unsqueeze(-1) * jumps / total.clamp(min=1).unsqueeze(-1)
+            token_probs = jumps / total.clamp(min=1).unsqueeze(-1)
         else:
             weight = unmoved * chosen * (law[j] / remaining[j]).clamp(max=1)
-            token_mass += weight.unsqueeze(-1) * jumps / total.clamp_min(TINY).unsqueeze(-1)
+            token_probs = jumps / total.clamp_min(TINY).unsqueeze(-1)
         move_mass += weight
-        # sum_y w p*_y log p*_y with p* = jumps / total
-        # sum_y w p*_y log p*_y = w (sum_y J_y log J_y - T log T) / T, with p* = J / T
-        negentropy = torch.xlogy(jumps, jumps).sum(-1) - torch.xlogy(total, total)
-        token_negentropy += weight * negentropy / total.clamp_min(TINY)
+        if forced:
+            # sum_j w_j log p*_j, the teacher's log-probabilities of the student's tokens
+            token_mass += weight.unsqueeze(-1) * torch.log(token_probs.clamp_min(TINY))
+        else:
+            token_mass += (unmoved if chosen is None else weight).unsqueeze(-1) * token_probs
+            # sum_y w p*_y log p*_y = w (sum_y J_y log J_y - T log T) / T, with p* = J / T
+            negentropy = torch.xlogy(jumps, jumps).sum(-1) - torch.xlogy(total, total)
+            token_negentropy += weight * negentropy / total.clamp_min(TINY)
         if not absorbing:
             hazard = total.clamp(max=1)
             hazard_total += unmoved * hazard
@@ -190,7 +207,7 @@ def teacher_continuation(
         if chosen is None:
             state = sample_jumps(jumps, state, generator) if j < num_substeps - 1 else state
         else:
-            tokens = sample_categorical(jumps, generator)
+            tokens = student_tokens if forced else sample_categorical(jumps, generator)
             state = torch.where(chosen & (assigned == j) & (state == sample), tokens, state)
     return IntervalStatistics(
         sample,
@@ -199,8 +216,9 @@ def teacher_continuation(
         s,
         num_substeps,
         move_mass,
-        token_mass,
-        token_negentropy,
+        token_mass=None if forced else token_mass,
+        token_negentropy=None if forced else token_negentropy,
+        token_log_mass=token_mass if forced else None,
         reveal_probability=1 - torch.prod(1 - rho) if absorbing else None,
         hazard_total=None if absorbing else hazard_total,
         stay_total=None if absorbing else stay_total,
@@ -221,30 +239,68 @@ def _accumulate_rates(rates: RateStatistics, teacher_rates: torch.Tensor, weight
 def path_kl_interval_loss(
     student: LSDDiscreteScheduler, stats: IntervalStatistics, coefficient: torch.Tensor | float
 ) -> torch.Tensor:
-    """The KL that one student step's output feels, per sequence `[B]` (differentiable in the coefficient).
+    """The KL of one student step's output against the teacher's fine steps, student first, per sequence `[B]`.
 
-    Per position: the token term sum_j w_j KL(p*_j || q) (the dependence between tokens revealed in the same step,
-    which the student's frozen law q cannot follow) plus the KL between the teacher's and the student's move laws
-    over the interval. Absorbing noise: KL(Bern(P*) || Bern(P)) per masked position, P the student's reveal
-    probability; it vanishes at Phi = 1, where the student reveals each position with the teacher's probability and
-    *when* inside the interval a token appears does not reach the output. Uniform noise, where the move law depends
-    on the state: the first-move hazards, sum_j KL(Bern(h*_j) || Bern(h)), with the student's move probability P
-    spread evenly over the J sub-steps, 1 - h = (1 - P)^(1 / J).
+    KL(student step || teacher steps), evaluated on the student's own states: summed over a rollout's steps it is
+    the KL between the student's and the teacher's laws of the whole path (the chain rule), an upper bound on the
+    KL between their samples. Per position revealed in the step: the token term sum_j w_j KL(q || p*_j), with the
+    teacher forced along the student's tokens (`teacher_continuation(..., student_tokens=...)`), so that it scores
+    the student's joint draw - tokens that the teacher finds incompatible cost much - plus, absorbing noise, the
+    reveal-law term KL(Bern(P) || Bern(P*)) per masked position, P the student's reveal probability and P* the
+    teacher's; it vanishes at Phi = 1, where the student reveals each position with the teacher's probability and
+    *when* inside the interval a token appears does not reach the output. Uniform noise has no revealed set to force
+    the teacher along: its statistics are the forward ones, scored by `forward_path_kl_interval_loss`.
     """
+    if stats.token_log_mass is None:
+        return forward_path_kl_interval_loss(student, stats, coefficient)
+    jumps, _ = student.jump_probabilities(stats.model_output, stats.sample, stats.t, stats.s, coefficient)
+    jump_total = jumps.sum(-1)
+    token_probs = jumps / jump_total.clamp_min(TINY).unsqueeze(-1)
+    # sum_j w_j KL(q || p*_j) = (sum_j w_j) sum_y q log q - sum_y q sum_j w_j log p*_j
+    token_term = stats.move_mass * (token_probs * torch.log(token_probs.clamp_min(TINY))).sum(-1)
+    token_term = token_term - (token_probs * stats.token_log_mass).sum(-1)
+    return (token_term + _reveal_law_term(student, stats, jump_total, reverse=True)).flatten(1).sum(-1)
+
+
+def _reveal_law_term(
+    student: LSDDiscreteScheduler, stats: IntervalStatistics, jump_total: torch.Tensor, reverse: bool
+) -> torch.Tensor:
+    """Absorbing noise: KL between the student's and the teacher's reveal laws per masked position, `[B, L]`."""
+    if bool(stats.s == 0):
+        return torch.zeros_like(jump_total)  # both commit every position: the reveal laws agree
+    # a student that reveals everything where the teacher keeps some masked is infinitely far: keep it finite
+    estimate = jump_total.clamp(TINY, 1 - 1e-12)
+    is_masked = stats.sample == student.config.mask_token_id
+    target = stats.reveal_probability.to(estimate)
+    estimate = torch.where(is_masked, estimate, target)
+    kl = bernoulli_kl(estimate, target) if reverse else bernoulli_kl(target, estimate)
+    return torch.where(is_masked, kl, 0.0)
+
+
+def forward_path_kl_interval_loss(
+    student: LSDDiscreteScheduler, stats: IntervalStatistics, coefficient: torch.Tensor | float
+) -> torch.Tensor:
+    """The teacher-first form (`forward_path_kl`, the objective before the forced one), per sequence `[B]`.
+
+    Per position: the token term sum_j w_j KL(p*_j || q), the teacher drawing its own tokens across the interval,
+    plus the KL between the teacher's and the student's move laws over the interval. Absorbing noise:
+    KL(Bern(P*) || Bern(P)) per masked position. Uniform noise, where the move law depends on the state: the
+    first-move hazards, sum_j KL(Bern(h*_j) || Bern(h)), with the student's move probability P spread evenly over
+    the J sub-steps, 1 - h = (1 - P)^(1 / J). On the student's states but teacher first, it is not the chain rule of
+    either path KL, and it under-prices steps whose tokens the teacher finds incompatible (docs/distillation.md).
+    """
+    if stats.token_mass is None:
+        raise ValueError("forward_path_kl needs the teacher's own draws: a continuation with no student_tokens.")
     jumps, _ = student.jump_probabilities(stats.model_output, stats.sample, stats.t, stats.s, coefficient)
     jump_total = jumps.sum(-1)
     token_probs = jumps / jump_total.clamp_min(TINY).unsqueeze(-1)
     token_term = stats.token_negentropy - torch.xlogy(stats.token_mass, token_probs.clamp_min(TINY)).sum(-1)
-    move = jump_total.clamp(max=1)
-    if bool(stats.s == 0):
-        move_term = torch.zeros_like(token_term)  # both commit every position: the move laws agree
-    elif student.is_absorbing:
-        # a student that reveals everything where the teacher keeps some masked is infinitely far: keep it finite
-        estimate = move.clamp(TINY, 1 - 1e-12)
-        is_masked = stats.sample == student.config.mask_token_id
-        target = stats.reveal_probability.to(move)
-        move_term = torch.where(is_masked, bernoulli_kl(target, torch.where(is_masked, estimate, target)), 0.0)
+    if student.is_absorbing:
+        move_term = _reveal_law_term(student, stats, jump_total, reverse=False)
+    elif bool(stats.s == 0):
+        move_term = torch.zeros_like(token_term)
     else:
+        move = jump_total.clamp(max=1)
         # log h = log(1 - (1 - P)^(1/J)),  log(1 - h) = log(1 - P) / J
         log_stay = torch.log1p(-move.clamp(max=1 - 1e-12)) / stats.num_substeps
         log_hazard = torch.log((-torch.expm1(log_stay)).clamp_min(TINY))
@@ -285,7 +341,11 @@ def rate_path_kl_interval_loss(
     return torch.where(commits, committed, moving).flatten(1).sum(-1)
 
 
-INTERVAL_LOSSES = {"path_kl": path_kl_interval_loss, "rate_path_kl": rate_path_kl_interval_loss}
+INTERVAL_LOSSES = {
+    "path_kl": path_kl_interval_loss,
+    "forward_path_kl": forward_path_kl_interval_loss,
+    "rate_path_kl": rate_path_kl_interval_loss,
+}
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -56,24 +56,40 @@ def path_kl_rollout(
     first_step: int = 0,
     last_step: int | None = None,
     with_rates: bool = False,
+    forced: bool = True,
 ) -> tuple[list[IntervalStatistics], torch.LongTensor]:
     """Walk the student from `start` at times[first_step]; at each step run the teacher across the interval.
 
-    Under a set order (any but `random`) the teacher reveals the set that the student's step revealed.
+    `forced` (absorbing noise; the `path_kl` objective): the teacher reveals the student's set with the student's
+    tokens. Otherwise (`forward_path_kl`, `rate_path_kl`) it draws its own tokens, and under a set order (any but
+    `random`) reveals the set that the student's step revealed.
     Returns the statistics of steps `first_step .. last_step - 1` and the student's state after them.
     """
     last_step = len(times) - 1 if last_step is None else last_step
+    forced = forced and student.is_absorbing and not with_rates
     set_order = student.config.unmasking_order != "random"
     sample, statistics = start, []
     for k in range(first_step, last_step):
         t, s = times[k], times[k + 1]
         next_sample, output = student_step(denoiser, student, sample, t, s, coefficients[k], generator)
         chosen = None
-        if set_order and s > 0:
+        if forced or (set_order and s > 0):
             mask_id = student.config.mask_token_id
             chosen = (sample == mask_id) & (next_sample != mask_id)
         statistics.append(
-            teacher_continuation(denoiser, teacher, sample, output, t, s, num_substeps, generator, chosen, with_rates)
+            teacher_continuation(
+                denoiser,
+                teacher,
+                sample,
+                output,
+                t,
+                s,
+                num_substeps,
+                generator,
+                chosen,
+                with_rates,
+                student_tokens=next_sample if forced else None,
+            )
         )
         sample = next_sample
     return statistics, sample
