@@ -202,14 +202,15 @@ class LSDDistiller:
         """Mean of a per-sequence cost over this process's batch and all processes (identical on every rank)."""
         return float(self.reduce(per_sequence.mean().detach().reshape(1)))
 
-    def mean_and_error(self, per_sequence: torch.Tensor) -> tuple[float, float]:
-        """Mean of a per-sequence quantity over all processes and its standard error (identical on every rank)."""
+    def moments(self, per_sequence: torch.Tensor) -> list[float]:
+        """[mean, mean of squares, count] of a per-sequence quantity over all processes (identical on every rank)."""
         values = per_sequence.detach().double().flatten()
         mean, second = self.reduce(torch.stack([values.mean(), values.pow(2).mean()])).tolist()
-        count = values.numel() * self.num_processes
-        # unbiased variance of the pooled values, then the standard error of their mean
-        variance = max(second - mean**2, 0.0) * count / max(count - 1, 1)
-        return mean, math.sqrt(variance / count)
+        return [mean, second, values.numel() * self.num_processes]
+
+    def mean_and_error(self, per_sequence: torch.Tensor) -> tuple[float, float]:
+        """Mean of a per-sequence quantity over all processes and its standard error (identical on every rank)."""
+        return pooled_mean_and_error([self.moments(per_sequence)])
 
     def start_states(self, generator: torch.Generator) -> torch.LongTensor:
         """x_1 for a batch of student trajectories, with the relaxed start applied."""
@@ -338,16 +339,9 @@ class LSDDistiller:
         return self.path_kl_per_sequence(times, self.generator(5, batch), ones, score["order"]).detach().double()
 
     def _record_seed(self, score: dict, cost: torch.Tensor) -> None:
-        """Add one batch's [mean, mean of squares, count] to a seed's score (over all processes) and update its
-        pooled mean and standard error."""
-        mean, second = self.reduce(torch.stack([cost.mean(), cost.pow(2).mean()])).tolist()
-        score["batches"].append([mean, second, cost.numel() * self.num_processes])
-        count = sum(batch[2] for batch in score["batches"])
-        mean = sum(batch[0] * batch[2] for batch in score["batches"]) / count
-        second = sum(batch[1] * batch[2] for batch in score["batches"]) / count
-        # unbiased variance of the pooled values, then the standard error of their mean
-        variance = max(second - mean**2, 0.0) * count / max(count - 1, 1)
-        score.update(path_kl=mean, standard_error=math.sqrt(variance / count))
+        """Add one batch's moments to a seed's score and update its pooled mean and standard error."""
+        score["batches"].append(self.moments(cost))
+        score["path_kl"], score["standard_error"] = pooled_mean_and_error(score["batches"])
 
     def _choose_seed(self, final: bool) -> dict:
         """The best seed so far among those scored on the most batches; at the end of the stage, keep it."""
@@ -572,6 +566,16 @@ class LSDDistiller:
         self.optimizer.load_state_dict(state["optimizer"])
         self.search_state = state["search_state"]
         self.history = list(state["history"])
+
+
+def pooled_mean_and_error(batches: list[list[float]]) -> tuple[float, float]:
+    """Mean and standard error of the values of several batches, each given as [mean, mean of squares, count]."""
+    count = sum(batch[2] for batch in batches)
+    mean = sum(batch[0] * batch[2] for batch in batches) / count
+    second = sum(batch[1] * batch[2] for batch in batches) / count
+    # unbiased variance of the pooled values, then the standard error of their mean
+    variance = max(second - mean**2, 0.0) * count / max(count - 1, 1)
+    return mean, math.sqrt(variance / count)
 
 
 CHECKPOINT_KEYS = ("config", "teacher", "global_step", "parameters", "optimizer", "search_state", "history")

@@ -163,6 +163,7 @@ def teacher_continuation(
     times = torch.stack([t - (t - s) * j / num_substeps for j in range(num_substeps + 1)])
     zeros = torch.zeros(sample.shape, dtype=torch.float64, device=device)
     move_mass, token_negentropy = zeros.clone(), zeros.clone()
+    # sum_j w_j p*_j, or sum_j w_j log p*_j when forced (returned as `token_log_mass`)
     token_mass = torch.zeros(model_output.shape, dtype=torch.float64, device=device)
     hazard_total, stay_total, hazard_negentropy = zeros.clone(), zeros.clone(), zeros.clone()
     rates = RateStatistics(token_mass.clone(), zeros.clone(), zeros.clone(), zeros.clone(), zeros.clone())
