@@ -4,6 +4,7 @@ transformer trained here.
     make fashion-mnist
     python benchmarks/image.py                  # M in {4, 8, 16, 32, 64}, 1,000 samples per cell
     python benchmarks/image.py --steps 4 --samples 200 --teacher_steps 64 --output /tmp/quick.json
+    python benchmarks/image.py --steps 8 --distilled lsd_plus --no_hand_made --append ...  # rerun rows of the file
 
 Metrics: the Frechet distance in the features of a small classifier trained here (`fd_classifier`, not FID) to the
 10,000 test images, and the share of samples the classifier puts in their requested class (`class_accuracy`).
@@ -22,6 +23,8 @@ from common import (
     hand_made,
     keep_best_power,
     learned_values,
+    merge_rows,
+    previous_results,
     spread_made,
     variant,
     write_results,
@@ -54,8 +57,26 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--train_batch_size", type=int, default=64)
     parser.add_argument("--eval_seed", type=int, default=1_000_000, help="disjoint from distillation seeds (< 1000)")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "image.json"))
+    parser.add_argument("--append", action="store_true", help="keep the file's teacher row and other rows")
+    parser.add_argument("--no_hand_made", action="store_true", help="only the distilled rows (with --append)")
     parser.add_argument("--grid_dir", default=str(ROOT / "docs" / "images"), help="'' to skip the sample grids")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.no_hand_made and not args.append:
+        parser.error("--no_hand_made needs --append: a table without its hand-made rows compares nothing")
+    return args
+
+
+def protocol_of(record: dict) -> dict:
+    """The fields a run must share with a results file to append to it."""
+    setup = record["distillation"]
+    return {
+        "teacher_steps": record["teacher"]["nfe"],
+        "samples": setup["samples_per_cell"],
+        "eval_seed": setup["eval_seed"],
+        "guidance_scale": setup["guidance_scale"],
+        "train_batch_size": setup["train_batch_size"],
+        "split_evaluations": setup["split_evaluations"],
+    }
 
 
 def save_grid(grids: dict[str, torch.Tensor], steps: int, path: Path) -> None:
@@ -97,20 +118,33 @@ def main(args: argparse.Namespace) -> None:
         last_grids["latest"] = images[:10]
         return image_metrics(images, requested[: len(images)], classifier, reference_features)
 
-    start = time.perf_counter()
-    teacher_tokens = sample_in_batches(
-        denoiser, baseline, args.samples, seq_len, args.teacher_steps, args.eval_seed, BATCH
-    )
-    teacher = {
-        "sampler": "tweedie",
-        "nfe": args.teacher_steps,
-        "metrics": metrics(teacher_tokens),
+    protocol = {
+        "teacher_steps": args.teacher_steps,
+        "samples": args.samples,
+        "eval_seed": args.eval_seed,
         "guidance_scale": args.guidance_scale,
+        "train_batch_size": args.train_batch_size,
+        "split_evaluations": args.split_evaluations,
     }
-    teacher_grid = last_grids["latest"]
-    print(f"teacher (N={args.teacher_steps}): {teacher['metrics']} in {time.perf_counter() - start:.0f} s", flush=True)
+    previous = previous_results(args.output, protocol, protocol_of) if args.append else None
+    if previous is not None:
+        teacher, teacher_grid = previous["teacher"], None
+    else:
+        start = time.perf_counter()
+        teacher_tokens = sample_in_batches(
+            denoiser, baseline, args.samples, seq_len, args.teacher_steps, args.eval_seed, BATCH
+        )
+        teacher = {
+            "sampler": "tweedie",
+            "nfe": args.teacher_steps,
+            "metrics": metrics(teacher_tokens),
+            "guidance_scale": args.guidance_scale,
+        }
+        teacher_grid = last_grids["latest"]
+        seconds = time.perf_counter() - start
+        print(f"teacher (N={args.teacher_steps}): {teacher['metrics']} in {seconds:.0f} s", flush=True)
 
-    rows = []
+    rows = previous["rows"] if previous is not None else []
     for steps in args.steps:
         distilled = distil_all(
             denoiser,
@@ -122,18 +156,20 @@ def main(args: argparse.Namespace) -> None:
             split_evaluations=args.split_evaluations,
         )
         powers = {f"power({gamma})" for gamma in args.power_grid}
-        samplers = {
-            name: (scheduler, steps)
-            for name, scheduler in hand_made(baseline).items()
-            if not name.startswith("power(") or name in powers
-        }
-        samplers["confidence"] = (variant(baseline, unmasking_order="confidence"), steps)
-        samplers.update(
-            {
+        samplers = {}
+        if not args.no_hand_made:
+            samplers = {
                 name: (scheduler, steps)
-                for name, scheduler in spread_made(baseline, ["spread", "spread_2d"], args.power_grid).items()
+                for name, scheduler in hand_made(baseline).items()
+                if not name.startswith("power(") or name in powers
             }
-        )
+            samplers["confidence"] = (variant(baseline, unmasking_order="confidence"), steps)
+            samplers.update(
+                {
+                    name: (scheduler, steps)
+                    for name, scheduler in spread_made(baseline, ["spread", "spread_2d"], args.power_grid).items()
+                }
+            )
         samplers.update({name: (scheduler, steps) for name, (scheduler, _, _) in distilled.items()})
         grids = {"teacher": teacher_grid}
         cells = []
@@ -148,8 +184,8 @@ def main(args: argparse.Namespace) -> None:
         cells = list(best.values())
         for row in cells:
             print(f"  M={steps:<3} {row['sampler']:<20} {row['metrics']}", flush=True)
-        rows.extend(cells)
-        if args.grid_dir:
+        rows = merge_rows(rows, cells)
+        if args.grid_dir and previous is None:  # a grid shows the whole line-up and the teacher
             # one grid row per table row: the kept hand-made schedule of each order stands for its family
             kept = {f"{name} {row['schedule']}": name for name, row in best.items() if "schedule" in row}
             kept.update({f"power({row['gamma']})": "power" for row in best.values() if "gamma" in row})
@@ -170,7 +206,7 @@ def main(args: argparse.Namespace) -> None:
             "split_evaluations": args.split_evaluations,
             "nfe_note": "one guided call per step (a conditional and an unconditional pass)",
         }
-        write_results(args.output, "image", teacher, rows, {"distillation": settings})
+        write_results(args.output, "image", teacher, rows, {"distillation": settings}, previous)
 
 
 if __name__ == "__main__":

@@ -297,7 +297,12 @@ Command: `{record["command"]}` ({record["machine"]}, {record["date"]}).
 """
 
 
-TEXT_METRICS = {"gen_ppl": "generative perplexity (SmolLM2)", "entropy": "unigram entropy (nats)", "mauve": "MAUVE"}
+TEXT_METRICS = {
+    "gen_ppl": "generative perplexity (SmolLM2)",
+    "entropy": "unigram entropy (nats)",
+    "mauve": "MAUVE",
+    "fd_teacher": "Frechet distance to the teacher's samples",
+}
 
 
 def text_plot(record: dict, metrics: list[str], path: Path) -> None:
@@ -418,6 +423,13 @@ overlap? Where they do, the share closed is noise.
 | ---: | ---: | ---: | ---: | --- |
 {chr(10).join(gap_lines)}
 """
+    fd_note = ""
+    if "fd_teacher" in metrics:
+        fd_note = (
+            " fd_teacher: the Frechet distance to "
+            f"{evaluation['fd_teacher']['reference']} (other seeds) in the same features: the distance to what was "
+            "distilled; the teacher row's value is the floor of sampling noise."
+        )
     power = ""
     if evaluation.get("power_grid"):
         grid = ", ".join(str(gamma) for gamma in evaluation["power_grid"])
@@ -435,7 +447,7 @@ gen_ppl: perplexity of the decoded samples under {evaluation.get("judge", "SmolL
 ({evaluation.get("judge_precision", "fp32")}); entropy: mean per-sample unigram entropy of the generated tokens
 (closer to the teacher's is better); MAUVE against held-out text blocks of the same length, on all-MiniLM-L6-v2
 features (not GPT-2-large, so not comparable with published MAUVE numbers). The held-out row scores real text cut
-like the training data.{power}
+like the training data.{fd_note}{power}
 
 {commands_note(record)}
 

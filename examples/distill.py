@@ -127,6 +127,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     student.add_argument("--learning_rate", type=float, default=0.05)
     student.add_argument("--split_evaluations", type=int, default=8)
     student.add_argument("--seed_rounds", type=int, default=3, help="successive-halving rounds scoring the seeds")
+    student.add_argument(
+        "--seed_race_rounds", type=int, default=8, help="most race rounds after the halving (finalists not told apart)"
+    )
     student.add_argument("--refine_sweeps", type=int, default=1)
     student.add_argument("--seed", type=int, default=0)
 
@@ -239,6 +242,7 @@ def distillation_config(args: argparse.Namespace, scheduler_type: str, seq_len: 
         learning_rate=args.learning_rate,
         split_evaluations=args.split_evaluations,
         seed_rounds=args.seed_rounds,
+        seed_race_rounds=args.seed_race_rounds,
         refine_sweeps=args.refine_sweeps,
         seed=args.seed,
     )

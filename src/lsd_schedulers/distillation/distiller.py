@@ -6,13 +6,14 @@ resumed to the same result (each step draws from generators seeded by (seed, ste
 - path-KL + LSD+:  `split` (the schedule grown from [1, 0] by splitting intervals, each split point found by
   golden-section search, as Jump Your Steps does), `seeds` (every candidate order x every seed schedule - uniform,
   cosine, the power grid, the split result - scored under the objective on common random numbers), `rescore`
-  (successive halving: the better half scored on one more common batch, `seed_rounds` - 1 times; the best is
-  kept), `refine` (moves of one boundary at a time, accepted only when they lower the cost on common random
-  numbers), `coefficients`, then `verify` (the result against the best seed, and against the refined schedule
-  with Phi = 1, on a fresh common batch; the best is kept, so the learned sampler's objective is never above the
-  best seed's).
-- path-KL + LSD:   `seeds` and `rescore` over the candidate orders on the baseline grid (when there are several),
-  `coefficients`, `verify` (the learned coefficients against Phi = 1).
+  (successive halving: the better half scored on one more common batch, `seed_rounds` - 1 times), `race` (the
+  finalists still level with the leader scored on one more common batch each, until one is left or
+  `seed_race_rounds` have run; the best is kept), `refine` (moves of one boundary at a time, accepted only when
+  they lower the cost on common random numbers), `coefficients`, then `verify` (the result against the best seed,
+  and against the refined schedule with Phi = 1, on a fresh common batch; the best is kept, so the learned
+  sampler's objective is never above the best seed's).
+- path-KL + LSD:   `seeds`, `rescore` and `race` over the candidate orders on the baseline grid (when there are
+  several), `coefficients`, `verify` (the learned coefficients against Phi = 1).
 - paper:           `gradient` rounds of Adam on the coefficients (and, for LSD+, the schedule logits).
 
 A `coefficients` / `gradient` round samples fresh trajectories with the current values, caches their statistics,
@@ -131,10 +132,12 @@ class LSDDistiller:
             stages.append(("split", steps - 1))
             stages.append(("seeds", len(self.candidate_orders) * len(self.seed_names)))
             stages.append(("rescore", config.seed_rounds - 1))
+            stages.append(("race", config.seed_race_rounds))
             stages.append(("refine", config.refine_sweeps * (steps - 1)))
         elif len(self.candidate_orders) > 1 and steps > 1:
             stages.append(("seeds", len(self.candidate_orders)))
             stages.append(("rescore", config.seed_rounds - 1))
+            stages.append(("race", config.seed_race_rounds))
         stages.append(("coefficients", config.coefficient_rounds))
         stages.append(("verify", 1))
         return stages
@@ -146,6 +149,16 @@ class LSDDistiller:
     @property
     def finished(self) -> bool:
         return self.global_step >= self.total_steps
+
+    @property
+    def _last_selection_step(self) -> int:
+        """The step that ends the seed selection (`seeds`, `rescore`, `race`): there the best seed is kept."""
+        last, first = -1, 0
+        for name, count in self.stages:
+            if name in ("seeds", "rescore", "race") and count:
+                last = first + count - 1
+            first += count
+        return last
 
     def _stage_of(self, step: int) -> tuple[str, int]:
         for name, count in self.stages:
@@ -202,15 +215,16 @@ class LSDDistiller:
         """Mean of a per-sequence cost over this process's batch and all processes (identical on every rank)."""
         return float(self.reduce(per_sequence.mean().detach().reshape(1)))
 
-    def moments(self, per_sequence: torch.Tensor) -> list[float]:
-        """[mean, mean of squares, count] of a per-sequence quantity over all processes (identical on every rank)."""
+    def gathered(self, per_sequence: torch.Tensor) -> list[float]:
+        """The values of a per-sequence quantity on every process, rank after rank (identical on every rank)."""
         values = per_sequence.detach().double().flatten()
-        mean, second = self.reduce(torch.stack([values.mean(), values.pow(2).mean()])).tolist()
-        return [mean, second, values.numel() * self.num_processes]
+        table = values.new_zeros(self.num_processes, values.numel())
+        table[self.process_index] = values
+        return (self.reduce(table) * self.num_processes).flatten().tolist()  # the mean of one-hot rows, times P
 
     def mean_and_error(self, per_sequence: torch.Tensor) -> tuple[float, float]:
         """Mean of a per-sequence quantity over all processes and its standard error (identical on every rank)."""
-        return pooled_mean_and_error([self.moments(per_sequence)])
+        return mean_and_standard_error(self.gathered(per_sequence))
 
     def start_states(self, generator: torch.Generator) -> torch.LongTensor:
         """x_1 for a batch of student trajectories, with the relaxed start applied."""
@@ -339,54 +353,82 @@ class LSDDistiller:
         return self.path_kl_per_sequence(times, self.generator(5, batch), ones, score["order"]).detach().double()
 
     def _record_seed(self, score: dict, cost: torch.Tensor) -> None:
-        """Add one batch's moments to a seed's score and update its pooled mean and standard error."""
-        score["batches"].append(self.moments(cost))
-        score["path_kl"], score["standard_error"] = pooled_mean_and_error(score["batches"])
+        """Add one common batch's per-sequence costs to a seed's score; update its mean and standard error."""
+        score["costs"].append(self.gathered(cost))
+        score["path_kl"], score["standard_error"] = mean_and_standard_error(sum(score["costs"], []))
 
-    def _choose_seed(self, final: bool) -> dict:
-        """The best seed so far among those scored on the most batches; at the end of the stage, keep it."""
-        scores = list(self.search_state["seeds"].values())
-        most = max(len(score["batches"]) for score in scores)
-        best = first_of_the_best([score for score in scores if len(score["batches"]) == most], "path_kl")
+    def _leader(self, keys: list[str]) -> str:
+        """The seed of `keys` with the lowest mean cost (the first of equals, in listing order)."""
+        scores = self.search_state["seeds"]
+        return first_of_the_best([{"key": key, "cost": scores[key]["path_kl"]} for key in keys], "cost")["key"]
+
+    def _choose_seed(self) -> dict:
+        """The best seed so far among those scored on the most batches; at the end of the selection, keep it, with
+        its paired margin over the runner-up (the other seed scored on the most batches)."""
+        scores = self.search_state["seeds"]
+        most = max(len(score["costs"]) for score in scores.values())
+        key = self._leader([key for key in scores if len(scores[key]["costs"]) == most])
+        best = scores[key]
         self.search_state["order"] = best["order"]
-        if final:
-            self.search_state["best_seed"] = dict(best)
+        if self.global_step == self._last_selection_step:
+            self.search_state["best_seed"] = summary_of_seed(best)
             self.parameters.set_time_schedule(torch.tensor(best["times"], dtype=torch.float64))
+            others = sorted(
+                (k for k in scores if k != key), key=lambda k: (-len(scores[k]["costs"]), scores[k]["path_kl"])
+            )
+            if others:
+                difference, error = paired_difference(best["costs"], scores[others[0]]["costs"])
+                margin = {"runner_up": others[0], "difference": difference, "standard_error": error}
+                self.search_state["best_seed"]["margin"] = margin
         return best
 
     def _seeds_step(self, index: int) -> dict:
         orders, names = self.candidate_orders, self.seed_names
         order, name = orders[index // len(names)], names[index % len(names)]
         times = self.seed_schedule(name).tolist()
-        score = {"order": order, "seed": name, "path_kl": 0.0, "standard_error": 0.0, "times": times, "batches": []}
+        score = {"order": order, "seed": name, "path_kl": 0.0, "standard_error": 0.0, "times": times, "costs": []}
         self._record_seed(score, self.seed_cost(score, 0))
         self.search_state.setdefault("seeds", {})[f"{order}/{name}"] = score
-        self._choose_seed(final=index == len(orders) * len(names) - 1 and self.config.seed_rounds == 1)
+        self._choose_seed()
         return {"order": order, "seed": name, "path_kl": score["path_kl"], "standard_error": score["standard_error"]}
 
     def _rescore_step(self, index: int) -> dict:
-        """Successive halving: the better half of the seeds scored on every batch so far get one more batch.
-
-        The last round also scores the paired difference between the best and the runner-up on its batch.
-        """
+        """Successive halving: the better half of the seeds scored on every batch so far get one more batch."""
         scores = self.search_state["seeds"]
-        scored = [key for key in scores if len(scores[key]["batches"]) == index + 1]
+        scored = [key for key in scores if len(scores[key]["costs"]) == index + 1]
         ranked = sorted(scored, key=lambda key: scores[key]["path_kl"])  # stable: ties keep the listing order
         survivors = ranked[: max(2, math.ceil(len(scores) / 2 ** (index + 1)))]
-        costs = {key: self.seed_cost(scores[key], index + 1) for key in survivors}
         for key in survivors:
-            self._record_seed(scores[key], costs[key])
-        final = index == self.config.seed_rounds - 2
-        best = self._choose_seed(final)
-        log = {"rescored": len(survivors), "order": best["order"], "seed": best["seed"], "path_kl": best["path_kl"]}
-        if final and len(survivors) > 1:
-            key = f"{best['order']}/{best['seed']}"
-            runner_up = min((k for k in survivors if k != key), key=lambda k: scores[k]["path_kl"])
-            difference, error = self.mean_and_error(costs[key] - costs[runner_up])
-            margin = {"runner_up": runner_up, "difference": difference, "standard_error": error}
-            self.search_state["best_seed"]["margin"] = margin
-            log.update(margin)
-        return log
+            self._record_seed(scores[key], self.seed_cost(scores[key], index + 1))
+        best = self._choose_seed()
+        return {"rescored": len(survivors), "order": best["order"], "seed": best["seed"], "path_kl": best["path_kl"]}
+
+    def _race_step(self, index: int) -> dict:
+        """Racing: the finalists not yet told apart from the leader get one more common batch each.
+
+        A finalist leaves the race when its paired difference to the leader is above `RACE_CONFIDENCE` standard
+        errors (it is worse), or surely within `RACE_EQUIVALENCE` of the leader's cost (it is as good); the race ends
+        when one is left. The minimum of many noisy scores is biased low (the winner's curse); the race's fresh
+        batches are what lets the true best overtake a lucky one.
+        """
+        scores = self.search_state["seeds"]
+        if "contenders" not in self.search_state:
+            most = max(len(score["costs"]) for score in scores.values())
+            self.search_state["contenders"] = [key for key in scores if len(scores[key]["costs"]) == most]
+        contenders = self.search_state["contenders"]
+        raced = len(contenders) > 1
+        if raced:
+            batch = len(scores[contenders[0]]["costs"])
+            for key in contenders:
+                self._record_seed(scores[key], self.seed_cost(scores[key], batch))
+            leader = self._leader(contenders)
+            contenders[:] = [
+                key
+                for key in contenders
+                if key == leader or still_level(scores[key]["costs"], scores[leader]["costs"])
+            ]
+        best = self._choose_seed()
+        return {"raced": raced, "contenders": len(contenders), "seed": best["seed"], "path_kl": best["path_kl"]}
 
     def _refine_step(self, index: int) -> dict:
         num_steps = self.config.num_student_steps
@@ -516,9 +558,10 @@ class LSDDistiller:
 
     def search_summary(self) -> dict:
         """What the search compared and kept: the seeds' costs, the chosen order and seed, the verification."""
-        return {
-            key: self.search_state[key] for key in ("seeds", "best_seed", "verified") if key in self.search_state
-        } | {"unmasking_order": self.order, "objective": self.config.objective}
+        summary = {key: self.search_state[key] for key in ("best_seed", "verified") if key in self.search_state}
+        if "seeds" in self.search_state:
+            summary["seeds"] = {key: summary_of_seed(score) for key, score in self.search_state["seeds"].items()}
+        return summary | {"unmasking_order": self.order, "objective": self.config.objective}
 
     def save_pretrained(self, save_directory: str, teacher: str = "a frozen denoiser", seconds: float = 0.0, **card):
         """Write the distilled scheduler's config and a model card (see `distillation_model_card`) to a folder."""
@@ -568,14 +611,38 @@ class LSDDistiller:
         self.history = list(state["history"])
 
 
-def pooled_mean_and_error(batches: list[list[float]]) -> tuple[float, float]:
-    """Mean and standard error of the values of several batches, each given as [mean, mean of squares, count]."""
-    count = sum(batch[2] for batch in batches)
-    mean = sum(batch[0] * batch[2] for batch in batches) / count
-    second = sum(batch[1] * batch[2] for batch in batches) / count
-    # unbiased variance of the pooled values, then the standard error of their mean
-    variance = max(second - mean**2, 0.0) * count / max(count - 1, 1)
-    return mean, math.sqrt(variance / count)
+def mean_and_standard_error(values: list[float]) -> tuple[float, float]:
+    """Mean of `values` and its standard error, sqrt(unbiased variance / n)."""
+    data = torch.tensor(values, dtype=torch.float64)
+    error = float(data.std() / math.sqrt(len(data))) if len(data) > 1 else 0.0
+    return float(data.mean()), error
+
+
+def paired_difference(costs: list[list[float]], other_costs: list[list[float]]) -> tuple[float, float]:
+    """Mean and standard error of cost - other cost per sequence, over the common batches both were scored on
+    (batch k of every seed uses the same random numbers)."""
+    shared = min(len(costs), len(other_costs))
+    first, second = sum(costs[:shared], []), sum(other_costs[:shared], [])
+    return mean_and_standard_error([a - b for a, b in zip(first, second)])
+
+
+def still_level(costs: list[list[float]], leader_costs: list[list[float]]) -> bool:
+    """Whether a seed is not yet told apart from the leader: neither worse by more than `RACE_CONFIDENCE` standard
+    errors of the paired difference, nor surely within `RACE_EQUIVALENCE` of the leader's cost."""
+    difference, error = paired_difference(costs, leader_costs)
+    leader_cost = abs(mean_and_standard_error(sum(leader_costs[: len(costs)], []))[0])  # on the shared batches
+    worse = difference > RACE_CONFIDENCE * error
+    equivalent = abs(difference) + RACE_CONFIDENCE * error <= RACE_EQUIVALENCE * leader_cost
+    return not (worse or equivalent)
+
+
+def summary_of_seed(score: dict) -> dict:
+    """A seed's score without its per-sequence costs (for model cards and results files): the count of batches."""
+    return {key: value for key, value in score.items() if key != "costs"} | {"batches": len(score["costs"])}
+
+
+RACE_CONFIDENCE = 2.0  # standard errors of a paired difference that tell a seed apart from the leader
+RACE_EQUIVALENCE = 0.02  # share of the leader's cost within which two seeds count as equally good
 
 
 CHECKPOINT_KEYS = ("config", "teacher", "global_step", "parameters", "optimizer", "search_state", "history")
