@@ -171,7 +171,7 @@ def main(args: argparse.Namespace) -> None:
                 }
             )
         samplers.update({name: (scheduler, steps) for name, (scheduler, _, _) in distilled.items()})
-        grids = {"teacher": teacher_grid}
+        grids = {"teacher": teacher_grid} if teacher_grid is not None else {}  # an appending run keeps the teacher
         cells = []
         for name, sampler in samplers.items():
             cells += compare_samplers(denoiser, {name: sampler}, metrics, args.samples, seq_len, args.eval_seed, BATCH)
@@ -185,7 +185,7 @@ def main(args: argparse.Namespace) -> None:
         for row in cells:
             print(f"  M={steps:<3} {row['sampler']:<20} {row['metrics']}", flush=True)
         rows = merge_rows(rows, cells)
-        if args.grid_dir and previous is None:  # a grid shows the whole line-up and the teacher
+        if args.grid_dir and not args.no_hand_made:  # a grid shows the whole line-up
             # one grid row per table row: the kept hand-made schedule of each order stands for its family
             kept = {f"{name} {row['schedule']}": name for name, row in best.items() if "schedule" in row}
             kept.update({f"power({row['gamma']})": "power" for row in best.values() if "gamma" in row})

@@ -104,7 +104,7 @@ def test_image_benchmark_writes_rows_grids_and_report(tmp_path):
     assert [row for row in again["rows"] if row["sampler"] != "lsd_plus"] == [
         row for row in record["rows"] if row["sampler"] != "lsd_plus"
     ]
-    assert (tmp_path / "grids" / "image-samples-M2.png").stat().st_mtime_ns == grid_time
+    assert (tmp_path / "grids" / "image-samples-M2.png").stat().st_mtime_ns == grid_time  # no line-up, no grid
     other = subprocess.run(
         [*rerun, "--append", "--samples", "10"], env=env, capture_output=True, text=True, timeout=60
     )
