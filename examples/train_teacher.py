@@ -21,12 +21,21 @@ reconstruction with the codebook and commitment losses, restarting unused codes 
 trains a class-conditional transformer on its tokens (labels dropped to the null class for classifier-free
 guidance) and saves an `LSDVQImagePipeline`. `--mode classifier` trains the classifier whose features define the
 image benchmark's Frechet distance.
+
+Long runs span sessions: at every checkpoint the output folder is rewritten as a loadable teacher of the current
+weights (`--save_dtype bfloat16` halves it) with `training_state.json` beside it. `--resume_from_checkpoint latest`
+continues exactly from `checkpoints/` when they are there, and otherwise from that folder alone (a fresh clone of a
+committed teacher): the weights and the step carry over, the optimizer's moments are rebuilt under a new
+`--lr_warmup_steps` warm-up, and the cosine decay keeps its place.
 """
 
 import argparse
+import copy
 import glob
+import json
 import logging
 import math
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -48,6 +57,7 @@ from lsd_schedulers.random_draws import seeded_generator
 
 logger = get_logger(__name__)
 MODES = ("countdown", "text", "vqvae", "image", "classifier")
+TRAINING_STATE = "training_state.json"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -71,6 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr_warmup_steps", type=int, default=100)
     parser.add_argument("--max_grad_norm", type=float, default=1.0)
     parser.add_argument("--mixed_precision", default="no", choices=("no", "bf16"))
+    parser.add_argument("--save_dtype", default="float32", choices=("float32", "bfloat16"), help="of saved weights")
     parser.add_argument("--checkpointing_steps", type=int, default=500)
     parser.add_argument("--checkpoints_total_limit", type=int, default=2)
     parser.add_argument("--resume_from_checkpoint", default=None, help='a checkpoint folder, or "latest"')
@@ -204,9 +215,9 @@ def tokenize_images(vqvae: VQModel, images: torch.Tensor, batch_size: int = 1000
 DESCRIPTIONS = {
     "vqvae": "A diffusers `VQModel` (28x28 -> 7x7 tokens, {num_vq_embeddings} codes) trained here on Fashion-MNIST "
     "with reconstruction, codebook and commitment losses (unused codes restarted from encoder outputs) for "
-    "{max_train_steps} steps of batch {train_batch_size}. Final training loss: {loss:.4f}.",
+    "{global_step} steps of batch {train_batch_size}. Final training loss: {loss:.4f}.",
     "classifier": "A small convolutional classifier (`ImageClassifier`) trained here on Fashion-MNIST for "
-    "{max_train_steps} steps of batch {train_batch_size}; its features define the image benchmark's Frechet "
+    "{global_step} steps of batch {train_batch_size}; its features define the image benchmark's Frechet "
     "distance. Test accuracy: {test_accuracy:.4f}. Final training loss: {loss:.4f}.",
 }
 TITLES = {
@@ -218,7 +229,7 @@ TITLES = {
 }
 DIFFUSION_DESCRIPTION = (
     "A `MaskedDiffusionTransformer` ({num_layers} layers, width {hidden_size}, {num_heads} heads, time conditioning "
-    "{time}{classes}) trained here with the MDLM objective under absorbing, loglinear noise for {max_train_steps} "
+    "{time}{classes}) trained here with the MDLM objective under absorbing, loglinear noise for {global_step} "
     "steps of batch {train_batch_size} x {seq_len}. Final training loss (nats per token, ELBO weighting): {loss:.4f}."
 )
 
@@ -228,6 +239,11 @@ def model_card(args: argparse.Namespace, final_loss: float, **facts) -> ModelCar
     values = {**vars(args), "loss": final_loss, "time": "on" if args.time_conditioning else "off", **facts}
     values["classes"] = ", 10 classes with a null class for guidance" if args.mode == "image" else ""
     description = DESCRIPTIONS.get(args.mode, DIFFUSION_DESCRIPTION).format(**values)
+    if values["global_step"] < args.max_train_steps:
+        description += (
+            f" Training in progress: step {values['global_step']} of {args.max_train_steps}; the command below "
+            "continues it from this folder."
+        )
     return ModelCard(f"""---
 library_name: diffusers
 tags:
@@ -244,7 +260,8 @@ Command: `{command}`
 
 
 def build_task(args: argparse.Namespace, accelerator: Accelerator):
-    """The mode's model, its loss `loss(model, generator, step) -> tensor` and `save(model, final_loss)`."""
+    """The mode's model, its loss `loss(model, generator, step) -> tensor`, `save(model, final_loss, global_step)`
+    and the folder `save` writes the model's weights to."""
     output_dir = Path(args.output_dir)
     device = accelerator.device
 
@@ -262,11 +279,11 @@ def build_task(args: argparse.Namespace, accelerator: Accelerator):
                 logger.info(f"restarted {restarted} unused codes")
             return vqvae_loss(model, images[rows].to(device))
 
-        def save(model, final_loss):
+        def save(model, final_loss, global_step):
             model.save_pretrained(output_dir)
-            model_card(args, final_loss).save(output_dir / "README.md")
+            model_card(args, final_loss, global_step=global_step).save(output_dir / "README.md")
 
-        return model, loss, save
+        return model, loss, save, output_dir
 
     if args.mode == "classifier":
         images, labels = load_fashion_mnist("train", args.data_dir)
@@ -276,16 +293,18 @@ def build_task(args: argparse.Namespace, accelerator: Accelerator):
             rows = torch.randint(0, len(images), (args.train_batch_size,), generator=generator)
             return F.cross_entropy(model(images[rows].to(device)).float(), labels[rows].to(device))
 
-        def save(model, final_loss):
+        def save(model, final_loss, global_step):
             test_images, test_labels = load_fashion_mnist("test", args.data_dir)
             with torch.no_grad():
                 predictions = torch.cat([model(batch).argmax(-1) for batch in test_images.split(1000)])
             accuracy = float((predictions == test_labels).float().mean())
             logger.info(f"test accuracy {accuracy:.4f}")
             model.save_pretrained(output_dir)
-            model_card(args, final_loss, test_accuracy=accuracy).save(output_dir / "README.md")
+            model_card(args, final_loss, global_step=global_step, test_accuracy=accuracy).save(
+                output_dir / "README.md"
+            )
 
-        return model, loss, save
+        return model, loss, save, output_dir
 
     tokenizer, vqvae, class_labels = None, None, None
     if args.mode == "text":
@@ -332,7 +351,7 @@ def build_task(args: argparse.Namespace, accelerator: Accelerator):
                 labels = torch.where(dropped, 10, class_labels[rows]).to(device)
         return diffusion_loss(model, scheduler, clean.to(device), generator, labels)
 
-    def save(model, final_loss):
+    def save(model, final_loss, global_step):
         if tokenizer is not None:
             pipeline = LSDMaskedTextPipeline(transformer=model, tokenizer=tokenizer, scheduler=scheduler)
             pipeline.save_pretrained(output_dir)
@@ -342,9 +361,41 @@ def build_task(args: argparse.Namespace, accelerator: Accelerator):
         else:
             model.save_pretrained(output_dir / "transformer")
             scheduler.save_pretrained(output_dir / "scheduler")
-        model_card(args, final_loss).save(output_dir / "README.md")
+        model_card(args, final_loss, global_step=global_step).save(output_dir / "README.md")
 
-    return model, loss, save
+    return model, loss, save, output_dir / "transformer"
+
+
+def write_json_atomically(path: Path, value: dict) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "w") as handle:
+        json.dump(value, handle, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def find_resume_point(args: argparse.Namespace, output_dir: Path) -> tuple[Path | None, dict | None]:
+    """Where `--resume_from_checkpoint` continues from: an accelerate checkpoint (exact), or else the training state
+    of the teacher saved in the output folder (weights and step only). Returns `(checkpoint, state)`."""
+    if not args.resume_from_checkpoint:
+        return None, None
+    if args.resume_from_checkpoint == "latest":
+        found = list_checkpoints(output_dir / "checkpoints", required_file=None)
+        checkpoint = found[-1] if found else None
+    else:
+        checkpoint = Path(args.resume_from_checkpoint)
+        if not checkpoint.is_dir():
+            raise FileNotFoundError(f"--resume_from_checkpoint {checkpoint} is not a checkpoint folder.")
+    saved = output_dir / TRAINING_STATE
+    state = json.loads(saved.read_text()) if saved.is_file() else None
+    if checkpoint is not None:
+        own_state = checkpoint / TRAINING_STATE
+        checkpoint_state = json.loads(own_state.read_text()) if own_state.is_file() else {}
+        checkpoint_state["global_step"] = int(checkpoint.name.split("-")[1])
+        if state is None or checkpoint_state["global_step"] >= state["global_step"]:
+            return checkpoint, checkpoint_state
+    return None, state
 
 
 def main(args: argparse.Namespace) -> None:
@@ -360,29 +411,49 @@ def main(args: argparse.Namespace) -> None:
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
 
-    model, compute_loss, save = build_task(args, accelerator)
+    checkpoint, state = find_resume_point(args, output_dir)
+    model, compute_loss, save, weights_dir = build_task(args, accelerator)
+    global_step = 0 if state is None else state["global_step"]
+    # the step the optimizer's moments started from: 0, or where a resume from saved weights rebuilt them
+    optimizer_start_step = 0 if state is None else state.get("optimizer_start_step", 0)
+    if checkpoint is None and state is not None:
+        saved = type(model).from_pretrained(weights_dir, torch_dtype=torch.float32)
+        try:
+            model.load_state_dict(saved.state_dict())
+        except RuntimeError as error:
+            raise ValueError(
+                f"{weights_dir} holds a model of another shape than this run's arguments: {error}"
+            ) from error
+        optimizer_start_step = global_step
+        logger.info(f"Resumed the weights of {weights_dir} at step {global_step} (optimizer moments rebuilt)")
+
+    def learning_rate_factor(step: int) -> float:
+        # linear warm-up from the optimizer's start, then cosine decay over the whole run
+        warmup = min(1.0, (step - optimizer_start_step + 1) / args.lr_warmup_steps)
+        return warmup * 0.5 * (1 + math.cos(math.pi * min(step, args.max_train_steps) / args.max_train_steps))
+
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.01)
+    for group in optimizer.param_groups:
+        group["initial_lr"] = args.learning_rate
+    # last_epoch = step - 1: the scheduler's first step() (in its constructor) lands on the resumed step
     lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: (
-            min(1.0, (step + 1) / args.lr_warmup_steps)
-            * 0.5
-            * (1 + math.cos(math.pi * min(step, args.max_train_steps) / args.max_train_steps))
-        ),
+        optimizer, learning_rate_factor, last_epoch=optimizer_start_step - 1
     )
     model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
     if args.report_to != "none":
         accelerator.init_trackers("lsd-teacher", config=vars(args))
+    if checkpoint is not None:
+        accelerator.load_state(str(checkpoint))
+        logger.info(f"Resumed from {checkpoint} at step {global_step}")
 
-    global_step = 0
-    checkpoints_dir = output_dir / "checkpoints"
-    if args.resume_from_checkpoint:
-        found = list_checkpoints(checkpoints_dir, required_file=None)
-        path = found[-1] if args.resume_from_checkpoint == "latest" and found else Path(args.resume_from_checkpoint)
-        if path.exists():
-            accelerator.load_state(str(path))
-            global_step = int(path.name.split("-")[1])
-            logger.info(f"Resumed from {path} at step {global_step}")
+    def snapshot(training_state: dict) -> None:
+        """Rewrite the output folder as a teacher of the current weights, with the state a later run resumes from
+        (the state file goes last: a folder killed mid-write has none and is not resumed from)."""
+        (output_dir / TRAINING_STATE).unlink(missing_ok=True)
+        weights = accelerator.unwrap_model(model)
+        weights = copy.deepcopy(weights).to(getattr(torch, args.save_dtype)).eval()
+        save(weights, training_state["loss"], training_state["global_step"])
+        write_json_atomically(output_dir / TRAINING_STATE, training_state)
 
     progress = tqdm(total=args.max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process)
     model.train()
@@ -403,16 +474,22 @@ def main(args: argparse.Namespace) -> None:
         progress.set_postfix(loss=round(loss_value, 4))
         accelerator.log({"loss": loss_value, "lr": lr_scheduler.get_last_lr()[0]}, step=global_step)
         if global_step % args.checkpointing_steps == 0 or global_step == args.max_train_steps:
-            temporary, final = checkpoint_paths(checkpoints_dir, global_step)
+            training_state = {
+                "global_step": global_step,
+                "optimizer_start_step": optimizer_start_step,
+                "max_train_steps": args.max_train_steps,
+                "loss": loss_value,
+            }
+            temporary, final = checkpoint_paths(output_dir / "checkpoints", global_step)
             accelerator.save_state(str(temporary))
             accelerator.wait_for_everyone()
             if accelerator.is_main_process:
+                write_json_atomically(temporary / TRAINING_STATE, training_state)
                 publish_checkpoint(temporary, final, args.checkpoints_total_limit, required_file=None)
+                snapshot(training_state)
     progress.close()
-
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        save(accelerator.unwrap_model(model).eval(), loss_value)
         logger.info(f"Saved the teacher to {output_dir}")
     accelerator.end_training()
 

@@ -1,5 +1,6 @@
 """examples/train_teacher.py on tiny settings: both modes train, save a loadable teacher, and resume exactly."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -75,6 +76,39 @@ def test_countdown_teacher_trains_saves_and_resumes_exactly(tmp_path):
     scheduler = LSDDiscreteScheduler.from_pretrained(tmp_path / "resumed" / "scheduler")
     samples = generate(lambda x, t: model(x, t).logits, scheduler, (2, 16), 4, generator=torch.Generator())
     assert samples.shape == (2, 16) and not (samples == 8).any()
+
+
+@pytest.mark.slow
+def test_a_committed_teacher_folder_alone_resumes_its_run(tmp_path):
+    """A fresh clone has the saved teacher and its training_state.json but no checkpoints/: the run continues from
+    the saved (here bf16) weights and step, with rebuilt optimizer moments, and refuses a model of another shape."""
+    countdown = ["--mode", "countdown", "--num_states", "8", "--seq_len", "16", "--checkpointing_steps", "2"]
+    train([*countdown, "--max_train_steps", "2", "--save_dtype", "bfloat16", "--output_dir", str(tmp_path / "run")])
+    shutil.rmtree(tmp_path / "run" / "checkpoints")
+    saved = weights(tmp_path / "run")
+    assert all(tensor.dtype == torch.bfloat16 for tensor in saved.values())
+
+    resume = [*countdown, "--max_train_steps", "4", "--output_dir", str(tmp_path / "run"), "--resume_from_checkpoint"]
+    log = train([*resume, "latest"])
+    assert "Resumed the weights of" in log and "at step 2" in log
+    state = json.loads((tmp_path / "run" / "training_state.json").read_text())
+    assert state["global_step"] == 4 and state["optimizer_start_step"] == 2
+    continued = weights(tmp_path / "run")
+    assert all(torch.isfinite(continued[name]).all() for name in continued)
+    assert any(not torch.equal(continued[name], saved[name].float()) for name in saved)
+    assert "for 4 steps" in (tmp_path / "run" / "README.md").read_text()
+    # its exact checkpoint at step 4 records where the moments started, so resuming from it keeps the warm-up
+    assert json.loads((tmp_path / "run" / "checkpoints" / "checkpoint-4" / "training_state.json").read_text()) == state
+
+    shutil.rmtree(tmp_path / "run" / "checkpoints")
+    refused = subprocess.run(
+        [sys.executable, str(SCRIPT), *TINY_MODEL, *resume, "latest", "--max_train_steps", "6", "--hidden_size", "32"],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode != 0 and "holds a model of another shape" in refused.stderr
 
 
 @pytest.mark.slow
