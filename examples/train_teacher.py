@@ -36,8 +36,10 @@ import json
 import logging
 import math
 import os
+import shlex
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import torch
@@ -235,7 +237,12 @@ DIFFUSION_DESCRIPTION = (
 
 
 def model_card(args: argparse.Namespace, final_loss: float, **facts) -> ModelCard:
-    command = "accelerate launch examples/train_teacher.py " + " ".join(sys.argv[1:])
+    if torch.cuda.is_available() and not args.cpu:
+        hardware = torch.cuda.get_device_name()
+    else:
+        hardware = f"CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    hours = facts.get("train_seconds", 0.0) / 3600
+    command = "accelerate launch examples/train_teacher.py " + shlex.join(sys.argv[1:])
     values = {**vars(args), "loss": final_loss, "time": "on" if args.time_conditioning else "off", **facts}
     values["classes"] = ", 10 classes with a null class for guidance" if args.mode == "image" else ""
     description = DESCRIPTIONS.get(args.mode, DIFFUSION_DESCRIPTION).format(**values)
@@ -256,11 +263,13 @@ tags:
 {textwrap.fill(description, 119)}
 
 Command: `{command}`
+
+Hardware: {hardware}; {hours:.2f} hours of training in all.
 """)
 
 
 def build_task(args: argparse.Namespace, accelerator: Accelerator):
-    """The mode's model, its loss `loss(model, generator, step) -> tensor`, `save(model, final_loss, global_step)`
+    """The mode's model, its loss `loss(model, generator, step) -> tensor`, `save(model, final_loss, **facts)`
     and the folder `save` writes the model's weights to."""
     output_dir = Path(args.output_dir)
     device = accelerator.device
@@ -279,9 +288,9 @@ def build_task(args: argparse.Namespace, accelerator: Accelerator):
                 logger.info(f"restarted {restarted} unused codes")
             return vqvae_loss(model, images[rows].to(device))
 
-        def save(model, final_loss, global_step):
+        def save(model, final_loss, **facts):
             model.save_pretrained(output_dir)
-            model_card(args, final_loss, global_step=global_step).save(output_dir / "README.md")
+            model_card(args, final_loss, **facts).save(output_dir / "README.md")
 
         return model, loss, save, output_dir
 
@@ -293,16 +302,14 @@ def build_task(args: argparse.Namespace, accelerator: Accelerator):
             rows = torch.randint(0, len(images), (args.train_batch_size,), generator=generator)
             return F.cross_entropy(model(images[rows].to(device)).float(), labels[rows].to(device))
 
-        def save(model, final_loss, global_step):
+        def save(model, final_loss, **facts):
             test_images, test_labels = load_fashion_mnist("test", args.data_dir)
             with torch.no_grad():
                 predictions = torch.cat([model(batch).argmax(-1) for batch in test_images.split(1000)])
             accuracy = float((predictions == test_labels).float().mean())
             logger.info(f"test accuracy {accuracy:.4f}")
             model.save_pretrained(output_dir)
-            model_card(args, final_loss, global_step=global_step, test_accuracy=accuracy).save(
-                output_dir / "README.md"
-            )
+            model_card(args, final_loss, test_accuracy=accuracy, **facts).save(output_dir / "README.md")
 
         return model, loss, save, output_dir
 
@@ -351,7 +358,7 @@ def build_task(args: argparse.Namespace, accelerator: Accelerator):
                 labels = torch.where(dropped, 10, class_labels[rows]).to(device)
         return diffusion_loss(model, scheduler, clean.to(device), generator, labels)
 
-    def save(model, final_loss, global_step):
+    def save(model, final_loss, **facts):
         if tokenizer is not None:
             pipeline = LSDMaskedTextPipeline(transformer=model, tokenizer=tokenizer, scheduler=scheduler)
             pipeline.save_pretrained(output_dir)
@@ -361,7 +368,7 @@ def build_task(args: argparse.Namespace, accelerator: Accelerator):
         else:
             model.save_pretrained(output_dir / "transformer")
             scheduler.save_pretrained(output_dir / "scheduler")
-        model_card(args, final_loss, global_step=global_step).save(output_dir / "README.md")
+        model_card(args, final_loss, **facts).save(output_dir / "README.md")
 
     return model, loss, save, output_dir / "transformer"
 
@@ -416,6 +423,7 @@ def main(args: argparse.Namespace) -> None:
     global_step = 0 if state is None else state["global_step"]
     # the step the optimizer's moments started from: 0, or where a resume from saved weights rebuilt them
     optimizer_start_step = 0 if state is None else state.get("optimizer_start_step", 0)
+    earlier_seconds, started = 0.0 if state is None else state.get("train_seconds", 0.0), time.monotonic()
     if checkpoint is None and state is not None:
         saved = type(model).from_pretrained(weights_dir, torch_dtype=torch.float32)
         try:
@@ -452,7 +460,7 @@ def main(args: argparse.Namespace) -> None:
         (output_dir / TRAINING_STATE).unlink(missing_ok=True)
         weights = accelerator.unwrap_model(model)
         weights = copy.deepcopy(weights).to(getattr(torch, args.save_dtype)).eval()
-        save(weights, training_state["loss"], training_state["global_step"])
+        save(weights, training_state["loss"], **training_state)
         write_json_atomically(output_dir / TRAINING_STATE, training_state)
 
     progress = tqdm(total=args.max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process)
@@ -479,6 +487,7 @@ def main(args: argparse.Namespace) -> None:
                 "optimizer_start_step": optimizer_start_step,
                 "max_train_steps": args.max_train_steps,
                 "loss": loss_value,
+                "train_seconds": earlier_seconds + time.monotonic() - started,
             }
             temporary, final = checkpoint_paths(output_dir / "checkpoints", global_step)
             accelerator.save_state(str(temporary))

@@ -96,7 +96,8 @@ def test_a_committed_teacher_folder_alone_resumes_its_run(tmp_path):
     continued = weights(tmp_path / "run")
     assert all(torch.isfinite(continued[name]).all() for name in continued)
     assert any(not torch.equal(continued[name], saved[name].float()) for name in saved)
-    assert "for 4 steps" in (tmp_path / "run" / "README.md").read_text()
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert "for 4 steps" in card and "Training in progress" not in card and "hours of training in all" in card
     # its exact checkpoint at step 4 records where the moments started, so resuming from it keeps the warm-up
     assert json.loads((tmp_path / "run" / "checkpoints" / "checkpoint-4" / "training_state.json").read_text()) == state
 
@@ -135,6 +136,8 @@ def test_text_teacher_trains_a_tokenizer_saves_a_pipeline_and_resumes_exactly(tm
     pipe = LSDMaskedTextPipeline.from_pretrained(tmp_path / "text")
     pipe.set_progress_bar_config(disable=True)
     assert len(pipe.tokenizer) <= 300 and pipe.tokenizer.mask_token == "[MASK]"
+    # the card's command can be pasted into a shell: the glob stays quoted
+    assert f"--train_files '{corpus / '*.txt'}'" in (tmp_path / "text" / "README.md").read_text()
     out = pipe(batch_size=2, seq_len=16, num_inference_steps=4, generator=torch.Generator().manual_seed(0))
     assert len(out.texts) == 2 and not (out.sequences == pipe.tokenizer.mask_token_id).any()
 
