@@ -493,7 +493,7 @@ def main(args: argparse.Namespace) -> None:
             accelerator.save_state(str(temporary))
             accelerator.wait_for_everyone()
             if accelerator.is_main_process:
-                write_json_atomically(temporary / TRAINING_STATE, training_state)
+                (temporary / TRAINING_STATE).write_text(json.dumps(training_state))  # published whole with it
                 publish_checkpoint(temporary, final, args.checkpoints_total_limit, required_file=None)
                 snapshot(training_state)
     progress.close()
