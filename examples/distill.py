@@ -131,6 +131,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--seed_race_rounds", type=int, default=8, help="most race rounds after the halving (finalists not told apart)"
     )
     student.add_argument("--refine_sweeps", type=int, default=1)
+    student.add_argument(
+        "--verify_batches", type=int, default=4, help="fresh common batches comparing the result with its seed"
+    )
     student.add_argument("--seed", type=int, default=0)
 
     run = parser.add_argument_group("run")
@@ -244,6 +247,7 @@ def distillation_config(args: argparse.Namespace, scheduler_type: str, seq_len: 
         seed_rounds=args.seed_rounds,
         seed_race_rounds=args.seed_race_rounds,
         refine_sweeps=args.refine_sweeps,
+        verify_batches=args.verify_batches,
         seed=args.seed,
     )
 

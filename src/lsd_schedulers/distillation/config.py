@@ -39,6 +39,8 @@ class DistillationConfig:
             from the leader (by 2 standard errors of their paired difference) get one more common batch each, until
             one is left; 0 keeps the halving's best.
         refine_sweeps (`int`): sweeps over the M - 1 inner boundaries (path-KL LSD+).
+        verify_batches (`int`): fresh common batches on which the refined and learned values are compared with the
+            starting point; they replace it only when lower by more than 2 standard errors of the paired difference.
         seed (`int`): base seed of every generator.
     """
 
@@ -59,6 +61,7 @@ class DistillationConfig:
     seed_rounds: int = 3
     seed_race_rounds: int = 8
     refine_sweeps: int = 1
+    verify_batches: int = 4
     seed: int = 0
 
     def __post_init__(self):
@@ -74,7 +77,14 @@ class DistillationConfig:
         check_choice("distance", self.distance, DISTANCES)
         if not is_real(self.relaxation) or not 0 <= self.relaxation < 1:
             raise ValueError(f"relaxation (zeta) must lie in [0, 1), got {self.relaxation!r}.")
-        for name in ("batch_size", "seq_len", "adam_steps_per_round", "split_evaluations", "seed_rounds"):
+        for name in (
+            "batch_size",
+            "seq_len",
+            "adam_steps_per_round",
+            "split_evaluations",
+            "seed_rounds",
+            "verify_batches",
+        ):
             check_integer(name, getattr(self, name), minimum=1)
         # zero rounds or sweeps skip a stage; a negative count would silently shorten the run
         for name in ("coefficient_rounds", "seed_race_rounds", "refine_sweeps", "seed"):

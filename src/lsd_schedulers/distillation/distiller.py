@@ -10,8 +10,9 @@ resumed to the same result (each step draws from generators seeded by (seed, ste
   finalists still level with the leader scored on one more common batch each, until one is left or
   `seed_race_rounds` have run; the best is kept), `refine` (moves of one boundary at a time, accepted only when
   they lower the cost on common random numbers), `coefficients`, then `verify` (the result against the best seed,
-  and against the refined schedule with Phi = 1, on a fresh common batch; the best is kept, so the learned
-  sampler's objective is never above the best seed's).
+  and against the refined schedule with Phi = 1, on `verify_batches` fresh common batches; a candidate replaces the
+  seed only when it is lower by more than 2 standard errors, so the learned sampler's objective is never above the
+  best seed's).
 - path-KL + LSD:   `seeds`, `rescore` and `race` over the candidate orders on the baseline grid (when there are
   several), `coefficients`, `verify` (the learned coefficients against Phi = 1).
 - paper:           `gradient` rounds of Adam on the coefficients (and, for LSD+, the schedule logits).
@@ -456,11 +457,13 @@ class LSDDistiller:
         return {"boundary": boundary, "tau": candidates[best], "local_path_kl": costs[best]}
 
     def _verify_step(self, index: int) -> dict:
-        """The learned sampler against what it started from, on one fresh batch with common random numbers.
+        """The learned sampler against what it started from, on `verify_batches` fresh common batches.
 
         Candidates: the best seed schedule (LSD+) or the baseline grid (LSD) with Phi = 1, the refined schedule with
-        Phi = 1 (LSD+), and the refined schedule with the learned coefficients. The lowest cost is kept, so the
-        result is never worse under the objective than where the search started.
+        Phi = 1 (LSD+), and the refined schedule with the learned coefficients. A candidate replaces the starting
+        point only when it is lower by more than `RACE_CONFIDENCE` standard errors of the paired difference (a gain
+        that noise could explain is not kept); of those, the lowest is kept. So the result is never worse under the
+        objective than where the search started.
         """
         steps, ones = self.config.num_student_steps, torch.ones(self.config.num_student_steps, dtype=torch.float64)
         seed = self.search_state.get("best_seed", {"seed": "baseline", "times": self.times().tolist()})
@@ -468,15 +471,23 @@ class LSDDistiller:
         if self.config.scheduler_type == "lsd_plus" and steps > 1:
             candidates["refined"] = (self.times(), ones)
         candidates["learned"] = (self.times(), self.coefficients())
-        generator = self.generator(6, index)
-        state = generator.get_state()
-        costs = {}
-        for name, (times, coefficients) in candidates.items():
-            generator.set_state(state)
-            costs[name] = self.path_kl_per_sequence(times, generator, coefficients)
+        batches = {name: [] for name in candidates}
+        for batch in range(self.config.verify_batches):
+            generator = self.generator(6, index * self.config.verify_batches + batch)
+            state = generator.get_state()
+            for name, (times, coefficients) in candidates.items():
+                generator.set_state(state)  # common random numbers across candidates
+                batches[name].append(self.path_kl_per_sequence(times, generator, coefficients))
+        costs = {name: torch.cat(parts) for name, parts in batches.items()}
         means = {name: self.mean_over_processes(cost) for name, cost in costs.items()}
-        kept = first_of_the_best([{"name": name, "cost": cost} for name, cost in means.items()], "cost")["name"]
-        difference, error = self.mean_and_error(costs[kept] - costs[seed["seed"]])
+        differences = {name: self.mean_and_error(cost - costs[seed["seed"]]) for name, cost in costs.items()}
+        better = [
+            {"name": name, "cost": means[name]}
+            for name, (difference, error) in differences.items()
+            if name == seed["seed"] or difference < -RACE_CONFIDENCE * error
+        ]
+        kept = first_of_the_best(better, "cost")["name"]
+        difference, error = differences[kept]
         times, coefficients = candidates[kept]
         self.parameters.set_time_schedule(times)
         with torch.no_grad():
@@ -484,9 +495,11 @@ class LSDDistiller:
         self.search_state["verified"] = {
             "kept": kept,
             "costs": means,
+            "differences": {name: list(differences[name]) for name in candidates if name != seed["seed"]},
             "difference": difference,
             "standard_error": error,
             "seed": seed["seed"],
+            "batches": self.config.verify_batches,
         }
         return {"kept": kept, "path_kl_difference": difference, "standard_error": error}
 
