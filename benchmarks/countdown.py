@@ -122,12 +122,18 @@ def protocol_of(record: dict) -> dict:
     }
 
 
-def main(args: argparse.Namespace) -> None:
+def countdown_setup(args: argparse.Namespace):
+    """Threads set; the chain's initial law, the denoiser (oracle or trained teacher), the task name, the baseline."""
     torch.set_num_threads(args.threads)
     initial, transition = countdown_chain(args.num_states)
     oracle = MarkovChainOracle(initial, transition)
     denoiser, task = load_denoiser(args, oracle)
     baseline = LSDDiscreteScheduler(vocab_size=oracle.vocab_size, mask_token_id=oracle.mask_token_id)
+    return initial, denoiser, task, baseline
+
+
+def main(args: argparse.Namespace) -> None:
+    initial, denoiser, task, baseline = countdown_setup(args)
 
     def metrics(samples):
         return countdown_metrics(samples, initial)

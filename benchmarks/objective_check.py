@@ -18,14 +18,13 @@ import time
 
 import torch
 from common import hand_made, public_config, write_results
-from countdown import load_denoiser
+from countdown import countdown_setup
 
 from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler
 from lsd_schedulers.distillation import DistillationConfig, LSDDistiller
 from lsd_schedulers.distillation.distiller import mean_and_standard_error
 from lsd_schedulers.metrics.countdown import countdown_violations
 from lsd_schedulers.metrics.evaluation import sample_in_batches
-from lsd_schedulers.models import MarkovChainOracle, countdown_chain
 
 
 def parse_args() -> argparse.Namespace:
@@ -72,11 +71,7 @@ def schedules_to_check(args: argparse.Namespace, baseline: LSDDiscreteScheduler)
 
 
 def main(args: argparse.Namespace) -> None:
-    torch.set_num_threads(args.threads)
-    initial, transition = countdown_chain(args.num_states)
-    oracle = MarkovChainOracle(initial, transition)
-    denoiser, task = load_denoiser(args, oracle)
-    baseline = LSDDiscreteScheduler(vocab_size=oracle.vocab_size, mask_token_id=oracle.mask_token_id)
+    _, denoiser, task, baseline = countdown_setup(args)
     schedules = schedules_to_check(args, baseline)
     config = DistillationConfig(
         num_student_steps=args.steps,

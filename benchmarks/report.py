@@ -84,18 +84,37 @@ def interval_cell(row: dict) -> str:
     return f" | {low_high[0]:.0f}-{low_high[1]:.0f}" if low_high else " |"
 
 
+def fd_interval_cell(row: dict) -> str:
+    """The `fd_teacher 95%` cell of a row, with its leading separator (empty where the row has no interval)."""
+    low_high = row.get("fd_teacher_interval")
+    return f" | {low_high[0]:.4f}-{low_high[1]:.4f}" if low_high else " |"
+
+
 def table(record: dict, metrics: list[str]) -> str:
     """All rows of a results file; a `gen_ppl 95%` column where rows carry gen_ppl intervals."""
     teacher = record["teacher"]
     rows = [row for rows in rows_by_nfe(record).values() for row in rows]
     intervals = any("gen_ppl_interval" in row for row in [teacher, *rows])
 
+    fd_intervals = any("fd_teacher_interval" in row for row in [teacher, *rows])
+
     def interval(row: dict) -> str:
-        return interval_cell(row) if intervals else ""
+        cells = interval_cell(row) if intervals else ""
+        if fd_intervals:
+            cells += fd_interval_cell(row)
+        return cells
 
     lines = [
-        "| M | sampler | " + " | ".join(metrics) + (" | gen_ppl 95%" if intervals else "") + " | distill s |",
-        "| ---: | --- | " + " | ".join("---:" for _ in metrics) + (" | ---:" if intervals else "") + " | ---: |",
+        "| M | sampler | "
+        + " | ".join(metrics)
+        + (" | gen_ppl 95%" if intervals else "")
+        + (" | fd_teacher 95%" if fd_intervals else "")
+        + " | distill s |",
+        "| ---: | --- | "
+        + " | ".join("---:" for _ in metrics)
+        + (" | ---:" if intervals else "")
+        + (" | ---:" if fd_intervals else "")
+        + " | ---: |",
         f"| {teacher['nfe']} | teacher ({teacher['sampler']}) | "
         + " | ".join(f"{teacher['metrics'][m]:.4f}" for m in metrics)
         + interval(teacher)
@@ -342,8 +361,10 @@ def distillation_note(record: dict) -> str:
             by_setting.setdefault(key, [])
             if row["nfe"] not in by_setting[key]:
                 by_setting[key].append(row["nfe"])
-    if not by_setting:  # one setting for the whole file
+    if not by_setting:  # one setting for the whole file, or no distilled rows
         setup = record["distillation"]
+        if "train_batch_size" not in setup:
+            return "No distilled rows yet."
         note = f"Distillation: N = 8 M Tweedie steps, {setup['train_batch_size']} trajectories per rollout"
         if "split_evaluations" in setup:
             note += f", {setup['split_evaluations']} golden-section evaluations per boundary"
@@ -395,6 +416,8 @@ def text_section(record: dict) -> str:
         values = " | ".join(f"{record['data']['metrics'][m]:.4f}" for m in metrics)
         if "gen_ppl 95%" in lines[0]:
             values += interval_cell(record["data"])
+        if "fd_teacher 95%" in lines[0]:
+            values += fd_interval_cell(record["data"])
         lines.insert(3, f"| | held-out text | {values} | |")
     closed = record.get("gap_closed", {})
     gap_lines = []
