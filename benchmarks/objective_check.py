@@ -6,9 +6,10 @@
 Countdown (the exact oracle, or a teacher trained here), one M, one unmasking order. Each schedule - hand-made ones
 and the learned or searched rows of a results file - is scored twice on common random numbers: by the violation rate
 of `--samples` samples (evaluation seeds, the same for every schedule) and by the distillation objective (path_kl,
-Phi = 1) on `--batches` batches of trajectories. Both are reported as paired differences to `--reference` with their
-standard errors. When a learned row loses on the metric, this tells a mis-ranking objective (it prefers the row
-that the metric rejects) from a search that missed (the objective prefers a schedule the search never reached).
+Phi = 1, `LSDDistiller.path_kl_of_sampler`) on `--batches` batches of trajectories. Both are reported as paired
+differences to `--reference` with their standard errors. When a learned row loses on the metric, this tells a
+mis-ranking objective (it prefers the row that the metric rejects) from a search that missed (the objective prefers
+a schedule the search never reached).
 Writes benchmarks/results/objective-check.json.
 """
 
@@ -76,12 +77,10 @@ def main(args: argparse.Namespace) -> None:
     config = DistillationConfig(
         num_student_steps=args.steps,
         num_teacher_steps=args.teacher_ratio * args.steps,
-        unmasking_order=args.order,
         batch_size=args.batch_size,
         seq_len=args.seq_len,
     )
     distiller = LSDDistiller(denoiser, baseline, config)
-    ones = torch.ones(args.steps, dtype=torch.float64)
     violations, costs = {}, {}
     for name, times in schedules.items():
         start = time.perf_counter()
@@ -92,7 +91,7 @@ def main(args: argparse.Namespace) -> None:
         violations[name] = countdown_violations(samples, args.num_states).double().mean(dim=1)
         costs[name] = torch.cat(
             [
-                distiller.path_kl_per_sequence(times, torch.Generator().manual_seed(args.objective_seed + b), ones)
+                distiller.path_kl_of_sampler(sampler, torch.Generator().manual_seed(args.objective_seed + b))
                 for b in range(args.batches)
             ]
         )

@@ -78,30 +78,23 @@ def gap_closed(rows: list[dict], teacher: dict, metric: str) -> float:
     return (euler - learned) / (euler - teacher["metrics"][metric])
 
 
-def interval_cell(row: dict) -> str:
-    """The `gen_ppl 95%` cell of a row, with its leading separator (empty where the row has no interval)."""
-    low_high = row.get("gen_ppl_interval")
-    return f" | {low_high[0]:.0f}-{low_high[1]:.0f}" if low_high else " |"
-
-
-def fd_interval_cell(row: dict) -> str:
-    """The `fd_teacher 95%` cell of a row, with its leading separator (empty where the row has no interval)."""
-    low_high = row.get("fd_teacher_interval")
-    return f" | {low_high[0]:.4f}-{low_high[1]:.4f}" if low_high else " |"
+def interval_cell(row: dict, metric: str = "gen_ppl", digits: int = 0) -> str:
+    """The `<metric> 95%` cell of a row, with its leading separator (empty where the row has no interval)."""
+    low_high = row.get(f"{metric}_interval")
+    return f" | {low_high[0]:.{digits}f}-{low_high[1]:.{digits}f}" if low_high else " |"
 
 
 def table(record: dict, metrics: list[str]) -> str:
-    """All rows of a results file; a `gen_ppl 95%` column where rows carry gen_ppl intervals."""
+    """All rows of a results file; `gen_ppl 95%` and `fd_teacher 95%` columns where rows carry those intervals."""
     teacher = record["teacher"]
     rows = [row for rows in rows_by_nfe(record).values() for row in rows]
     intervals = any("gen_ppl_interval" in row for row in [teacher, *rows])
-
     fd_intervals = any("fd_teacher_interval" in row for row in [teacher, *rows])
 
     def interval(row: dict) -> str:
         cells = interval_cell(row) if intervals else ""
         if fd_intervals:
-            cells += fd_interval_cell(row)
+            cells += interval_cell(row, "fd_teacher", 4)
         return cells
 
     lines = [
@@ -417,7 +410,7 @@ def text_section(record: dict) -> str:
         if "gen_ppl 95%" in lines[0]:
             values += interval_cell(record["data"])
         if "fd_teacher 95%" in lines[0]:
-            values += fd_interval_cell(record["data"])
+            values += interval_cell(record["data"], "fd_teacher", 4)
         lines.insert(3, f"| | held-out text | {values} | |")
     closed = record.get("gap_closed", {})
     gap_lines = []
