@@ -19,6 +19,7 @@ import time
 
 import torch
 from common import (
+    cache_folder,
     distil_all,
     hand_made,
     keep_best_power,
@@ -119,10 +120,12 @@ def main(args: argparse.Namespace) -> None:
         "split_evaluations": args.split_evaluations,
         "coefficient_rounds": args.coefficient_rounds,
     }
+    teacher_key = {"model": args.model, "prefix": args.prefix, "precision": args.precision}
+    cache = {"cache_dir": cache_folder(args.output), "cache_key": teacher_key}
     rows = []
     for steps in args.steps:
         distilled = distil_all(
-            denoiser, baseline, steps, args.distilled, args.teacher_ratio, teacher.start_states, **settings
+            denoiser, baseline, steps, args.distilled, args.teacher_ratio, teacher.start_states, **cache, **settings
         )
         hand = hand_made(baseline, args.power_grid)
         samplers = {name: (hand[name], steps) for name in hand if name != "tweedie"}

@@ -1,16 +1,20 @@
 """Shared pieces of the benchmark scripts: the sampler line-up, distillation runs, and results files."""
 
 import datetime
+import hashlib
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+import lsd_schedulers
 from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler
 from lsd_schedulers.distillation import DistillationConfig, LSDDistiller
 from lsd_schedulers.distillation.jys import jys_schedule
@@ -43,6 +47,8 @@ def distil_all(
     names: Iterable[str] | None = None,
     teacher_ratio: int = 8,
     start_states=None,
+    cache_dir: str | os.PathLike | None = None,
+    cache_key: dict | None = None,
     **settings,
 ) -> dict[str, tuple]:
     """The distilled samplers of the line-up at M = `steps`: name -> (scheduler, seconds, search summary).
@@ -54,12 +60,17 @@ def distil_all(
         names (`Iterable[str]`, *optional*): which of `DISTILLED` and `"jys"` to run; default: all of them.
         teacher_ratio (`int`, defaults to 8): the distillation teacher takes N = teacher_ratio * M steps.
         start_states (`Callable`, *optional*): x_1 with conditioning in place (`Teacher.start_states`).
+        cache_dir (`str` or `os.PathLike`, *optional*): each finished sampler is saved here (`cached_distillation`),
+            and a rerun with the same settings loads it instead of distilling again: a killed benchmark loses at
+            most the sampler it was distilling.
+        cache_key (`dict`, *optional*): what else identifies a run besides its config (the teacher's folder...).
         **settings: more `DistillationConfig` fields (batch_size, seq_len...).
     """
     names = [*DISTILLED, "jys"] if names is None else list(names)
     unknown = sorted(set(names) - {*DISTILLED, "jys"})
     if unknown:
         raise ValueError(f"Unknown distilled samplers {unknown}; choose from {[*DISTILLED, 'jys']}.")
+    key = {"code": source_digest(), "teacher_sampler": public_config(baseline), **(cache_key or {})}
     results = {}
     for name, fields in DISTILLED.items():
         if name not in names:
@@ -67,20 +78,81 @@ def distil_all(
         config = DistillationConfig(
             num_student_steps=steps, num_teacher_steps=teacher_ratio * steps, **{**settings, **fields}
         )
-        start = time.perf_counter()
-        distiller = LSDDistiller(denoiser, baseline, config, start=start_states).fit()
-        results[name] = (distiller.to_scheduler(), time.perf_counter() - start, distiller.search_summary())
-        print(f"  distilled {name} (M={steps}, {distiller.order} order) in {results[name][1]:.0f} s", flush=True)
+
+        def distil(config=config, name=name) -> tuple:
+            start = time.perf_counter()
+            distiller = LSDDistiller(denoiser, baseline, config, start=start_states).fit()
+            seconds = time.perf_counter() - start
+            print(f"  distilled {name} (M={steps}, {distiller.order} order) in {seconds:.0f} s", flush=True)
+            return distiller.to_scheduler(), seconds, distiller.search_summary()
+
+        results[name] = cached_distillation(cache_dir, f"{name}-m{steps}", {**key, "config": asdict(config)}, distil)
     if "jys" in names:
-        start = time.perf_counter()
         config = DistillationConfig(
             num_student_steps=steps, num_teacher_steps=teacher_ratio * steps, scheduler_type="lsd", **settings
         )
-        times = jys_schedule(LSDDistiller(denoiser, baseline, config, start=start_states))
-        jys = LSDPlusScheduler.from_config({**public_config(baseline), "timesteps": times.tolist()})
-        results["jys"] = (jys, time.perf_counter() - start, None)
-        print(f"  searched jys (M={steps}) in {results['jys'][1]:.0f} s", flush=True)
+
+        def search() -> tuple:
+            start = time.perf_counter()
+            times = jys_schedule(LSDDistiller(denoiser, baseline, config, start=start_states))
+            jys = LSDPlusScheduler.from_config({**public_config(baseline), "timesteps": times.tolist()})
+            seconds = time.perf_counter() - start
+            print(f"  searched jys (M={steps}) in {seconds:.0f} s", flush=True)
+            return jys, seconds, None
+
+        results["jys"] = cached_distillation(cache_dir, f"jys-m{steps}", {**key, "config": asdict(config)}, search)
     return results
+
+
+def source_digest() -> str:
+    """A hash of the package's source: a cached sampler made by other code is distilled again."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(lsd_schedulers.__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_folder(output: str | os.PathLike) -> Path:
+    """Where a benchmark keeps its distilled samplers: `<output without .json>-distilled`, beside the results."""
+    return Path(output).with_name(f"{Path(output).stem}-distilled")
+
+
+SCHEDULER_CLASSES = {cls.__name__: cls for cls in (LSDDiscreteScheduler, LSDPlusScheduler)}
+
+
+def cached_distillation(
+    cache_dir: str | os.PathLike | None, name: str, key: dict, run: Callable[[], tuple]
+) -> tuple[LSDDiscreteScheduler, float, dict | None]:
+    """`run()`'s (scheduler, seconds, search summary), kept in `cache_dir/name`: loaded from there when the folder
+    was written with the same `key`, else computed and saved (scheduler config plus `distillation.json`, written in
+    a temporary folder and then renamed, so a killed run never leaves a half-written entry).
+
+    Args:
+        cache_dir (`str` or `os.PathLike`, *optional*): the cache's folder; None runs without one.
+        name (`str`): the entry's folder name. key (`dict`): JSON-able settings that produced it.
+        run (`Callable`): computes the entry.
+    """
+    if cache_dir is None:
+        return run()
+    key = json.loads(json.dumps(key, default=str))
+    folder = Path(cache_dir) / name
+    record_file = folder / "distillation.json"
+    if record_file.is_file():
+        record = json.loads(record_file.read_text())
+        if record.get("key") == key:
+            scheduler = SCHEDULER_CLASSES[record["class"]].from_pretrained(folder)
+            print(f"  loaded {name} from {folder}", flush=True)
+            return scheduler, record["seconds"], record["search"]
+        print(f"  {folder} was distilled with other settings; distilling again", flush=True)
+    scheduler, seconds, summary = run()
+    temporary = folder.with_name(f".{name}.tmp")
+    shutil.rmtree(temporary, ignore_errors=True)
+    scheduler.save_pretrained(temporary)
+    record = {"key": key, "class": type(scheduler).__name__, "seconds": seconds, "search": summary}
+    (temporary / "distillation.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(temporary, folder)
+    return scheduler, seconds, summary
 
 
 def metric_search(

@@ -17,6 +17,7 @@ import torch
 from common import (
     DISTILLED,
     POWER_GRID,
+    cache_folder,
     distil_all,
     hand_made,
     keep_best_power,
@@ -163,10 +164,12 @@ def main(args: argparse.Namespace) -> None:
         "seq_len": args.seq_len,
         "split_evaluations": args.split_evaluations,
     }
+    teacher_key = {"teacher_model": args.teacher_model, "num_states": args.num_states, "precision": precision}
+    cache = {"cache_dir": cache_folder(output), "cache_key": teacher_key}
     powers = {f"power({gamma})" for gamma in args.power_grid}
     rows = previous["rows"] if previous is not None else []
     for steps in args.steps:
-        distilled = distil_all(denoiser, baseline, steps, args.distilled, args.teacher_ratio, **settings)
+        distilled = distil_all(denoiser, baseline, steps, args.distilled, args.teacher_ratio, **cache, **settings)
         samplers = {
             name: (scheduler, steps)
             for name, scheduler in hand_made(baseline).items()

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from common import (
     POWER_GRID,
+    cache_folder,
     distil_all,
     hand_made,
     keep_best_power,
@@ -154,6 +155,8 @@ def main(args: argparse.Namespace) -> None:
             batch_size=args.train_batch_size,
             seq_len=seq_len,
             split_evaluations=args.split_evaluations,
+            cache_dir=cache_folder(args.output),
+            cache_key={"teacher": args.teacher, "guidance_scale": args.guidance_scale},
         )
         powers = {f"power({gamma})" for gamma in args.power_grid}
         samplers = {}

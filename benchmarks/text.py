@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 from common import (
     DISTILLED,
+    cache_folder,
     distil_all,
     hand_made,
     keep_best_power,
@@ -357,10 +358,11 @@ def main(args: argparse.Namespace) -> None:
         power_grid = previous["evaluation"].get("power_grid", power_grid)
     rows = previous["rows"] if previous is not None else []
     settings = {"batch_size": args.train_batch_size, "seq_len": seq_len, "split_evaluations": args.split_evaluations}
+    cache = {"cache_dir": cache_folder(args.output), "cache_key": {"teacher_model": args.teacher_model}}
     for steps in args.steps:
         distilled = {}
         if to_distil:
-            distilled = distil_all(denoiser, baseline, steps, to_distil, args.teacher_ratio, **settings)
+            distilled = distil_all(denoiser, baseline, steps, to_distil, args.teacher_ratio, **cache, **settings)
         samplers = {name: (hand[name], steps) for name in wanted}
         samplers.update({name: (distilled[name][0], steps) for name in args.samplers if name in distilled})
         first = len(scorer.details)

@@ -5,10 +5,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from lsd_schedulers import LSDPlusScheduler
+from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler
+from lsd_schedulers.distillation import LSDDistiller
+from lsd_schedulers.models import MarkovChainOracle, countdown_chain
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from common import merge_rows, previous_results, variant  # noqa: E402
+import common  # noqa: E402
+from common import cache_folder, distil_all, merge_rows, previous_results, variant  # noqa: E402
 
 
 def test_variant_of_a_learned_sampler_keeps_its_schedule():
@@ -42,3 +45,35 @@ def test_previous_results_refuses_a_file_from_another_protocol(tmp_path):
     assert previous_results(path, {"samples": 8}, lambda record: record["protocol"])["rows"] == []
     with pytest.raises(ValueError, match="was measured with {'samples': 8}; this run asks for {'samples': 4}"):
         previous_results(path, {"samples": 4}, lambda record: record["protocol"])
+
+
+TINY = {"batch_size": 8, "seq_len": 24, "split_evaluations": 2, "refine_sweeps": 1, "verify_batches": 2}
+
+
+def test_distil_all_reloads_finished_samplers_and_distils_again_when_settings_or_code_change(tmp_path, monkeypatch):
+    oracle = MarkovChainOracle(*countdown_chain(8))
+    baseline = LSDDiscreteScheduler(vocab_size=9, mask_token_id=8)
+    cache = {"cache_dir": cache_folder(tmp_path / "task.json"), "cache_key": {"teacher_model": "oracle"}}
+    assert cache["cache_dir"] == tmp_path / "task-distilled"
+    first = distil_all(oracle, baseline, 4, ["lsd_plus", "jys"], 2, **cache, **TINY)
+    assert sorted(path.name for path in cache["cache_dir"].iterdir()) == ["jys-m4", "lsd_plus-m4"]
+
+    fits = []
+    original_fit = LSDDistiller.fit
+    monkeypatch.setattr(LSDDistiller, "fit", lambda self, *a, **k: fits.append(1) or original_fit(self, *a, **k))
+    again = distil_all(oracle, baseline, 4, ["lsd_plus", "jys"], 2, **cache, **TINY)
+    assert fits == []  # loaded, not distilled
+    for name in ("lsd_plus", "jys"):
+        (scheduler, seconds, summary), (cached, cached_seconds, cached_summary) = first[name], again[name]
+        assert type(cached) is type(scheduler) and cached.config.timesteps == scheduler.config.timesteps
+        assert cached.config.coefficients == scheduler.config.coefficients
+        assert cached.config.unmasking_order == scheduler.config.unmasking_order
+        assert cached_seconds == seconds and (cached_summary is None) == (summary is None)
+    assert again["lsd_plus"][2]["best_seed"] == first["lsd_plus"][2]["best_seed"]
+
+    distil_all(oracle, baseline, 4, ["lsd_plus"], 2, **cache, **{**TINY, "batch_size": 4})
+    assert fits == [1]  # other settings: distilled again, and the entry replaced
+    monkeypatch.setattr(common, "source_digest", lambda: "other code")
+    distil_all(oracle, baseline, 4, ["lsd_plus"], 2, **cache, **{**TINY, "batch_size": 4})
+    assert fits == [1, 1]
+    assert not list(cache["cache_dir"].glob(".*"))  # no temporary folder left behind
