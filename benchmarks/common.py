@@ -17,6 +17,7 @@ import torch
 import lsd_schedulers
 from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler
 from lsd_schedulers.distillation import DistillationConfig, LSDDistiller
+from lsd_schedulers.distillation.checkpointing import publish_checkpoint
 from lsd_schedulers.distillation.jys import jys_schedule
 from lsd_schedulers.distillation.search import boundary_candidates
 from lsd_schedulers.hand_made import (  # noqa: F401  (the benchmark scripts import the line-up from here)
@@ -150,8 +151,7 @@ def cached_distillation(
     scheduler.save_pretrained(temporary)
     record = {"key": key, "class": type(scheduler).__name__, "seconds": seconds, "search": summary}
     (temporary / "distillation.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(temporary, folder)
+    publish_checkpoint(temporary, folder)
     return scheduler, seconds, summary
 
 

@@ -78,46 +78,39 @@ def gap_closed(rows: list[dict], teacher: dict, metric: str) -> float:
     return (euler - learned) / (euler - teacher["metrics"][metric])
 
 
-def interval_cell(row: dict, metric: str = "gen_ppl", digits: int = 0) -> str:
-    """The `<metric> 95%` cell of a row, with its leading separator (empty where the row has no interval)."""
-    low_high = row.get(f"{metric}_interval")
-    return f" | {low_high[0]:.{digits}f}-{low_high[1]:.{digits}f}" if low_high else " |"
+INTERVAL_DIGITS = {"gen_ppl": 0, "fd_teacher": 4}  # metrics whose rows may carry a 95% interval
+
+
+def interval_columns(rows: list[dict]) -> list[str]:
+    """The metrics of `INTERVAL_DIGITS` that some row carries an interval for."""
+    return [metric for metric in INTERVAL_DIGITS if any(f"{metric}_interval" in row for row in rows)]
+
+
+def interval_cells(row: dict, columns: list[str]) -> str:
+    """A row's `<metric> 95%` cells for `columns`, each with its leading separator (empty where it has none)."""
+    cells = ""
+    for metric in columns:
+        low_high, digits = row.get(f"{metric}_interval"), INTERVAL_DIGITS[metric]
+        cells += f" | {low_high[0]:.{digits}f}-{low_high[1]:.{digits}f}" if low_high else " |"
+    return cells
 
 
 def table(record: dict, metrics: list[str]) -> str:
-    """All rows of a results file; `gen_ppl 95%` and `fd_teacher 95%` columns where rows carry those intervals."""
+    """All rows of a results file; a `<metric> 95%` column for gen_ppl and fd_teacher where rows carry intervals."""
     teacher = record["teacher"]
     rows = [row for rows in rows_by_nfe(record).values() for row in rows]
-    intervals = any("gen_ppl_interval" in row for row in [teacher, *rows])
-    fd_intervals = any("fd_teacher_interval" in row for row in [teacher, *rows])
-
-    def interval(row: dict) -> str:
-        cells = interval_cell(row) if intervals else ""
-        if fd_intervals:
-            cells += interval_cell(row, "fd_teacher", 4)
-        return cells
-
+    columns = interval_columns([teacher, *rows])
     lines = [
-        "| M | sampler | "
-        + " | ".join(metrics)
-        + (" | gen_ppl 95%" if intervals else "")
-        + (" | fd_teacher 95%" if fd_intervals else "")
-        + " | distill s |",
-        "| ---: | --- | "
-        + " | ".join("---:" for _ in metrics)
-        + (" | ---:" if intervals else "")
-        + (" | ---:" if fd_intervals else "")
-        + " | ---: |",
+        "| M | sampler | " + " | ".join([*metrics, *(f"{metric} 95%" for metric in columns)]) + " | distill s |",
+        "| ---: | --- | " + " | ".join("---:" for _ in [*metrics, *columns]) + " | ---: |",
         f"| {teacher['nfe']} | teacher ({teacher['sampler']}) | "
         + " | ".join(f"{teacher['metrics'][m]:.4f}" for m in metrics)
-        + interval(teacher)
+        + interval_cells(teacher, columns)
         + " | |",
     ]
     for row in rows:
-        values = " | ".join(f"{row['metrics'][m]:.4f}" for m in metrics)
-        lines.append(
-            f"| {row['nfe']} | {row_name(row)} | {values}{interval(row)} | {row.get('distill_seconds', '')} |"
-        )
+        values = " | ".join(f"{row['metrics'][m]:.4f}" for m in metrics) + interval_cells(row, columns)
+        lines.append(f"| {row['nfe']} | {row_name(row)} | {values} | {row.get('distill_seconds', '')} |")
     return "\n".join(lines)
 
 
@@ -407,10 +400,7 @@ def text_section(record: dict) -> str:
     lines = table(record, metrics).split("\n")
     if "data" in record:
         values = " | ".join(f"{record['data']['metrics'][m]:.4f}" for m in metrics)
-        if "gen_ppl 95%" in lines[0]:
-            values += interval_cell(record["data"])
-        if "fd_teacher 95%" in lines[0]:
-            values += interval_cell(record["data"], "fd_teacher", 4)
+        values += interval_cells(record["data"], [m for m in INTERVAL_DIGITS if f"{m} 95%" in lines[0]])
         lines.insert(3, f"| | held-out text | {values} | |")
     closed = record.get("gap_closed", {})
     gap_lines = []
