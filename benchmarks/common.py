@@ -113,6 +113,18 @@ def source_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+def folder_fingerprint(path: str | os.PathLike | None) -> str | None:
+    """The path with a hash of the names, sizes and modification times of its weights and configs (a teacher
+    retrained in place gets a new one); None stays None."""
+    if path is None:
+        return None
+    root, digest = Path(path), hashlib.sha256()
+    for file in sorted(p for pattern in ("*.safetensors", "*.json") for p in root.rglob(pattern)):
+        if "checkpoints" not in file.relative_to(root).parts:  # training's own checkpoints are not the teacher
+            digest.update(f"{file.relative_to(root)}:{file.stat().st_size}:{file.stat().st_mtime_ns}".encode())
+    return f"{path}@{digest.hexdigest()[:16]}"
+
+
 def cache_folder(output: str | os.PathLike) -> Path:
     """Where a benchmark keeps its distilled samplers: `<output without .json>-distilled`, beside the results."""
     return Path(output).with_name(f"{Path(output).stem}-distilled")

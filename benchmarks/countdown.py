@@ -19,6 +19,7 @@ from common import (
     POWER_GRID,
     cache_folder,
     distil_all,
+    folder_fingerprint,
     hand_made,
     keep_best_power,
     learned_values,
@@ -164,7 +165,11 @@ def main(args: argparse.Namespace) -> None:
         "seq_len": args.seq_len,
         "split_evaluations": args.split_evaluations,
     }
-    teacher_key = {"teacher_model": args.teacher_model, "num_states": args.num_states, "precision": precision}
+    teacher_key = {
+        "teacher_model": folder_fingerprint(args.teacher_model),
+        "num_states": args.num_states,
+        "precision": precision,
+    }
     cache = {"cache_dir": cache_folder(output), "cache_key": teacher_key}
     powers = {f"power({gamma})" for gamma in args.power_grid}
     rows = previous["rows"] if previous is not None else []

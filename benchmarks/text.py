@@ -32,6 +32,7 @@ from common import (
     DISTILLED,
     cache_folder,
     distil_all,
+    folder_fingerprint,
     hand_made,
     keep_best_power,
     learned_values,
@@ -358,7 +359,10 @@ def main(args: argparse.Namespace) -> None:
         power_grid = previous["evaluation"].get("power_grid", power_grid)
     rows = previous["rows"] if previous is not None else []
     settings = {"batch_size": args.train_batch_size, "seq_len": seq_len, "split_evaluations": args.split_evaluations}
-    cache = {"cache_dir": cache_folder(args.output), "cache_key": {"teacher_model": args.teacher_model}}
+    cache = {
+        "cache_dir": cache_folder(args.output),
+        "cache_key": {"teacher_model": folder_fingerprint(args.teacher_model)},
+    }
     for steps in args.steps:
         distilled = {}
         if to_distil:

@@ -11,7 +11,7 @@ from lsd_schedulers.models import MarkovChainOracle, countdown_chain
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import common  # noqa: E402
-from common import cache_folder, distil_all, merge_rows, previous_results, variant  # noqa: E402
+from common import cache_folder, distil_all, folder_fingerprint, merge_rows, previous_results, variant  # noqa: E402
 
 
 def test_variant_of_a_learned_sampler_keeps_its_schedule():
@@ -77,3 +77,17 @@ def test_distil_all_reloads_finished_samplers_and_distils_again_when_settings_or
     distil_all(oracle, baseline, 4, ["lsd_plus"], 2, **cache, **{**TINY, "batch_size": 4})
     assert fits == [1, 1]
     assert not list(cache["cache_dir"].glob(".*"))  # no temporary folder left behind
+
+
+def test_folder_fingerprint_changes_when_the_teacher_is_rewritten(tmp_path):
+    (tmp_path / "transformer").mkdir()
+    weights = tmp_path / "transformer" / "model.safetensors"
+    weights.write_bytes(b"first")
+    before = folder_fingerprint(tmp_path)
+    assert before.startswith(f"{tmp_path}@") and folder_fingerprint(tmp_path) == before
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "state.json").write_text("{}")
+    assert folder_fingerprint(tmp_path) == before  # training checkpoints are not the teacher
+    weights.write_bytes(b"second, longer")
+    assert folder_fingerprint(tmp_path) != before
+    assert folder_fingerprint(None) is None
