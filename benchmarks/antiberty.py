@@ -7,7 +7,9 @@
 Sequences are [CLS] + 120 residues + [SEP]; the first residues are fixed to a heavy-chain framework start (`--prefix`,
 EVQLVESGGG by default) so that the samples are heavy chains, and the sampler generates the other 110. Metrics:
 `fd_teacher`, the Frechet distance between the mean-pooled last-layer AntiBERTy embeddings of a row's samples and of
-the teacher's samples, on the teacher's top principal components (the distance to what was distilled);
+the teacher's samples drawn on seeds disjoint from evaluation (`--teacher_reference_seed`), on the reference's top
+principal components, with a normal bootstrap 95% interval (the distance to what was distilled; the teacher row's
+value is the floor that sampling noise alone gives);
 `pseudo_ppl`, AntiBERTy's pseudo-perplexity of the samples (the model judging its own samples, on random residues);
 `identity`, the mean pairwise sequence identity, and `entropy`, the mean per-sample residue entropy (diversity:
 closer to the teacher's is better); pseudo_ppl, identity and entropy are measured on the generated positions.
@@ -32,6 +34,7 @@ from common import (
 
 from lsd_schedulers.metrics.evaluation import compare_samplers, sample_in_batches
 from lsd_schedulers.metrics.sequences import (
+    frechet_interval,
     mean_pairwise_identity,
     mean_pooled_embeddings,
     mean_sequence_entropy,
@@ -60,6 +63,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pppl_positions", type=int, default=16, help="residues scored per sample for pseudo_ppl")
     parser.add_argument("--precision", default="bf16", choices=("bf16", "fp32"))
     parser.add_argument("--eval_seed", type=int, default=1_000_000)
+    parser.add_argument(
+        "--teacher_reference_seed", type=int, default=2_000_000, help="seeds of fd_teacher's teacher samples"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default="benchmarks/results/antiberty.json")
     return parser.parse_args()
@@ -77,40 +83,37 @@ def main(args: argparse.Namespace) -> None:
     residues = generated | ~torch.isin(template, torch.tensor(tokenizer.all_special_ids))  # the prefix too
     print(f"template: {tokenizer.decode(template[:16])} ... ({int((template == mask).sum())} positions generated)")
 
-    reference: dict[str, torch.Tensor] = {}
+    def sample(scheduler, steps, seed=args.eval_seed):
+        return sample_in_batches(
+            denoiser, scheduler, args.samples, teacher.seq_len, steps, seed, args.batch_size, teacher.start_states
+        )
+
+    def embeddings(samples: torch.LongTensor) -> torch.Tensor:
+        return mean_pooled_embeddings(model, samples, residues.expand_as(samples))
+
+    start = time.perf_counter()
+    reference = embeddings(sample(variant(baseline), args.teacher_steps, args.teacher_reference_seed))
+    intervals: list[list[float]] = []  # fd_teacher's 95% interval of each metrics() call, in call order
 
     def metrics(samples: torch.LongTensor) -> dict[str, float]:
-        features = mean_pooled_embeddings(model, samples, residues.expand_as(samples))
-        if "teacher" not in reference:
-            reference["teacher"] = features
+        features = embeddings(samples)
+        intervals.append(frechet_interval(features, reference))
         generator = torch.Generator().manual_seed(0)
         keep = generated.expand_as(samples)
         return {
-            "fd_teacher": projected_frechet_distance(features, reference["teacher"]),
+            "fd_teacher": projected_frechet_distance(features, reference),
             "pseudo_ppl": pseudo_perplexity(model, samples, keep, mask, args.pppl_positions, generator),
             "identity": mean_pairwise_identity(samples, generated),
             "entropy": mean_sequence_entropy(samples, keep),
         }
 
-    def sample(scheduler, steps):
-        return sample_in_batches(
-            denoiser,
-            scheduler,
-            args.samples,
-            teacher.seq_len,
-            steps,
-            args.eval_seed,
-            args.batch_size,
-            teacher.start_states,
-        )
-
-    start = time.perf_counter()
     teacher_samples = sample(variant(baseline), args.teacher_steps)
     examples = tokenizer.batch_decode(teacher_samples[:2].tolist(), skip_special_tokens=True)
     teacher_row = {
         "sampler": "tweedie",
         "nfe": args.teacher_steps,
         "metrics": metrics(teacher_samples),
+        "fd_teacher_interval": intervals[-1],
         "examples": examples,
     }
     print(f"teacher (N={args.teacher_steps}): {teacher_row['metrics']} in {time.perf_counter() - start:.0f} s")
@@ -149,7 +152,8 @@ def main(args: argparse.Namespace) -> None:
             args.batch_size,
             teacher.start_states,
         )
-        for row in cells:
+        for row, interval in zip(cells, intervals[-len(cells) :]):
+            row["fd_teacher_interval"] = interval
             if row["sampler"] in distilled:
                 scheduler, seconds, summary = distilled[row["sampler"]]
                 row.update(distill_seconds=round(seconds, 1), **learned_values(scheduler, summary))
@@ -179,8 +183,9 @@ def main(args: argparse.Namespace) -> None:
                     "eval_seed": args.eval_seed,
                     "samples_per_cell": args.samples,
                 },
-                "metrics_note": "fd_teacher on the teacher's top 32 principal components; pseudo_ppl on "
-                f"{args.pppl_positions} random residues per sample",
+                "metrics_note": f"fd_teacher against {args.samples} teacher samples on seeds from "
+                f"{args.teacher_reference_seed}, on their top 32 principal components, normal bootstrap 95% interval "
+                f"(200 resamples of both sets); pseudo_ppl on {args.pppl_positions} random residues per sample",
             },
         )
 

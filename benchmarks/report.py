@@ -127,14 +127,21 @@ def row_name(row: dict) -> str:
 
 
 def beats_every_row(rows: list[dict], metric: str) -> str:
-    """Whether lsd_plus beats every other row at its M (lower is better): "yes", the rows it ties, or those ahead."""
-    learned = row_of(rows, LEARNED)["metrics"][metric]
+    """Whether lsd_plus beats every other row at its M (lower is better): "yes", the rows it ties, or those ahead;
+    where rows carry 95% intervals of the metric, also which of those ahead are apart from lsd_plus's interval."""
+    learned_row = row_of(rows, LEARNED)
+    learned = learned_row["metrics"][metric]
     others = [row for row in rows if row["sampler"] != LEARNED]
-    ahead = [row_name(row) for row in others if row["metrics"][metric] < learned * (1 - 1e-9)]
+    ahead = [row for row in others if row["metrics"][metric] < learned * (1 - 1e-9)]
     tied = [row_name(row) for row in others if abs(row["metrics"][metric] - learned) <= 1e-9 * abs(learned)]
-    if ahead:
-        return "**no**: " + ", ".join(ahead)
-    return "ties " + ", ".join(tied) if tied else "yes"
+    if not ahead:
+        return "ties " + ", ".join(tied) if tied else "yes"
+    verdict = "**no**: " + ", ".join(row_name(row) for row in ahead)
+    key = f"{metric}_interval"
+    if key in learned_row and all(key in row for row in ahead):
+        apart = [row_name(row) for row in ahead if row[key][1] < learned_row[key][0]]
+        verdict += f" (intervals apart: {', '.join(apart)})" if apart else " (all within the 95% intervals)"
+    return verdict
 
 
 def ceiling_note(rows: list[dict], metric: str) -> str:
@@ -547,7 +554,8 @@ residues fixed to `{sequence["prefix"]}` (a heavy-chain framework start); the sa
 {sequence["generated"]}. {setup["samples_per_cell"]} samples per cell on evaluation seeds from {setup["eval_seed"]};
 teacher N = {teacher["nfe"]} Tweedie steps; distillation with N = {setup["teacher_steps"]},
 {setup["train_batch_size"]} trajectories per rollout. `fd_teacher`: Frechet distance between the mean-pooled
-last-layer AntiBERTy embeddings of the row's samples and of the teacher's ({record["metrics_note"]}); `pseudo_ppl`:
+last-layer AntiBERTy embeddings of the row's samples and of the teacher's ({record["metrics_note"]}); the teacher
+row's value, its own samples on the evaluation seeds, is the floor that sampling noise alone gives; `pseudo_ppl`:
 AntiBERTy judging its own samples; `identity` (mean pairwise identity) and `entropy` (per-sample residue entropy) are
 diversity, closer to the teacher's is better. {ROWS_NOTE}
 

@@ -57,7 +57,10 @@ def test_antiberty_benchmark_writes_every_row_and_metric(tmp_path):
     for row in [record["teacher"], *record["rows"]]:
         assert set(row["metrics"]) == {"fd_teacher", "pseudo_ppl", "identity", "entropy"}
         assert row["metrics"]["pseudo_ppl"] > 1 and 0 <= row["metrics"]["identity"] <= 1
-    assert abs(record["teacher"]["metrics"]["fd_teacher"]) < 1e-6  # the teacher against itself
+        low, high = row["fd_teacher_interval"]
+        assert 0 <= low <= row["metrics"]["fd_teacher"] <= high
+    # the reference is the teacher on other seeds, so the teacher row holds the sampling-noise floor, not zero
+    assert record["teacher"]["metrics"]["fd_teacher"] > 0
     assert all(text.startswith("E V Q") for text in record["teacher"]["examples"])
 
     # the report renders an AntiBERTy section from these results

@@ -118,3 +118,16 @@ def test_text_section_shows_intervals_commands_and_per_row_distillation(report, 
     assert "- `python benchmarks/text.py --steps 16 --append`" in page
     assert "N = 8 M, 8 trajectories per rollout, 4 golden-section evaluations per boundary at M = 8" in page
     assert "N = 4 M, 8 trajectories per rollout, 4 golden-section evaluations per boundary at M = 16" in page
+
+
+def test_rows_ahead_of_lsd_plus_are_told_apart_only_when_their_intervals_are(report):
+    def row(sampler, distance, low, high):
+        return {"sampler": sampler, "metrics": {"fd_teacher": distance}, "fd_teacher_interval": [low, high]}
+
+    learned = row("lsd_plus", 3.0, 2.0, 4.0)
+    assert report.beats_every_row([learned, row("euler", 8.0, 6.0, 10.0)], "fd_teacher") == "yes"
+    close, far = row("cosine", 2.5, 1.5, 3.5), row("jys", 1.0, 0.5, 1.5)
+    assert report.beats_every_row([learned, close], "fd_teacher") == "**no**: cosine (all within the 95% intervals)"
+    assert report.beats_every_row([learned, close, far], "fd_teacher") == "**no**: cosine, jys (intervals apart: jys)"
+    plain = [{"sampler": name, "metrics": {"kl": value}} for name, value in (("lsd_plus", 0.2), ("cosine", 0.1))]
+    assert report.beats_every_row(plain, "kl") == "**no**: cosine"
