@@ -50,6 +50,19 @@ def load_judge(cache_dir: str | os.PathLike = DEFAULT_CACHE):
     return model, tokenizer
 
 
+def tokenized_batches(texts: list[str], tokenizer, batch_size: int, max_length: int, device: torch.device):
+    """The texts as padded, truncated tokenizer batches of `batch_size` texts, on `device`."""
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(
+            list(texts[start : start + batch_size]),
+            return_tensors="pt",
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+        )
+        yield {key: value.to(device) for key, value in batch.items()}
+
+
 @torch.no_grad()
 def judge_token_nll(
     texts: list[str], model, tokenizer, batch_size: int = 8, max_length: int = 256
@@ -66,17 +79,9 @@ def judge_token_nll(
     """
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    device = next(model.parameters()).device
     text_nll, text_tokens = [torch.zeros(0, dtype=torch.float64)], [torch.zeros(0, dtype=torch.float64)]
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer(
-            list(texts[start : start + batch_size]),
-            return_tensors="pt",
-            padding=True,
-            truncation=True,
-            max_length=max_length,
-        )
-        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+    for batch in tokenized_batches(texts, tokenizer, batch_size, max_length, next(model.parameters()).device):
+        ids, mask = batch["input_ids"], batch["attention_mask"]
         logits = model(input_ids=ids, attention_mask=mask).logits.float()
         # NLL of token j + 1 given tokens <= j, over real (non-padding) tokens
         nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")
@@ -129,17 +134,8 @@ def sentence_features(
         raise ValueError("No texts to embed.")
     if model is None or tokenizer is None:
         model, tokenizer = load_sentence_encoder()
-    device = next(model.parameters()).device
     chunks = []
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer(
-            list(texts[start : start + batch_size]),
-            return_tensors="pt",
-            padding=True,
-            truncation=True,
-            max_length=max_length,
-        )
-        batch = {key: value.to(device) for key, value in batch.items()}
+    for batch in tokenized_batches(texts, tokenizer, batch_size, max_length, next(model.parameters()).device):
         states = model(**batch).last_hidden_state.float()
         mask = batch["attention_mask"].unsqueeze(-1).float()
         # mean pooling over real tokens: e = sum_i m_i h_i / max(sum_i m_i, 1e-9)
