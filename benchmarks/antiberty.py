@@ -1,7 +1,7 @@
 """Antibody heavy chains with AntiBERTy, a pretrained masked LM that nobody here trained.
 
     make antiberty                               # the pinned PyPI sdist, converted to data/antiberty
-    python benchmarks/antiberty.py               # M in {8, 16}, teacher N = 64, 128 samples per cell
+    python benchmarks/antiberty.py               # M in {8, 16}, teacher N = 64, 256 samples per cell
     python benchmarks/antiberty.py --steps 2 --samples 8 --teacher_steps 4 --output /tmp/quick.json
 
 Sequences are [CLS] + 120 residues + [SEP]; the first residues are fixed to a heavy-chain framework start (`--prefix`,
@@ -49,18 +49,18 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="data/antiberty", help="examples/prepare_antiberty.py's folder")
     parser.add_argument("--steps", type=int, nargs="+", default=[8, 16])
-    parser.add_argument("--samples", type=int, default=128)
+    parser.add_argument("--samples", type=int, default=256)
     parser.add_argument("--teacher_steps", type=int, default=64)
     parser.add_argument("--length", type=int, default=120, help="residues per chain")
     parser.add_argument("--prefix", default="EVQLVESGGG", help="fixed heavy-chain framework start ('' for none)")
     parser.add_argument("--power_grid", type=float, nargs="+", default=[0.3, 0.5])
     parser.add_argument("--distilled", nargs="+", default=["jys", "lsd_plus"])
-    parser.add_argument("--train_batch_size", type=int, default=8)
+    parser.add_argument("--train_batch_size", type=int, default=16)
     parser.add_argument("--teacher_ratio", type=int, default=4, help="distillation teacher steps N = ratio * M")
     parser.add_argument("--split_evaluations", type=int, default=4)
     parser.add_argument("--coefficient_rounds", type=int, default=1)
     parser.add_argument("--batch_size", type=int, default=16, help="sequences per sampling batch")
-    parser.add_argument("--pppl_positions", type=int, default=16, help="residues scored per sample for pseudo_ppl")
+    parser.add_argument("--pppl_positions", type=int, default=8, help="residues scored per sample for pseudo_ppl")
     parser.add_argument("--precision", default="bf16", choices=("bf16", "fp32"))
     parser.add_argument("--eval_seed", type=int, default=1_000_000)
     parser.add_argument(
