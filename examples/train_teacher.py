@@ -66,6 +66,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=MODES, required=True)
     parser.add_argument("--train_files", default=None, help="text mode: a glob of .txt files")
+    parser.add_argument("--validation_files", default=None, help="text mode: a glob of held-out .txt files")
+    parser.add_argument("--validation_steps", type=int, default=1000, help="held-out loss every this many steps")
+    parser.add_argument("--validation_blocks", type=int, default=1024, help="held-out blocks the loss averages")
     parser.add_argument("--tokenizer_vocab_size", type=int, default=4096, help="text mode: BPE size (<= 8192)")
     parser.add_argument("--num_states", type=int, default=32, help="countdown mode: V")
     parser.add_argument("--seq_len", type=int, default=None, help="defaults: 256 (countdown), 128 (text)")
@@ -94,6 +97,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.mode == "text" and not args.train_files:
         parser.error("--mode text needs --train_files")
+    if args.validation_files and args.mode != "text":
+        parser.error("--validation_files is for --mode text")
     if args.mode == "image" and not args.vqvae:
         parser.error("--mode image needs --vqvae (a folder from --mode vqvae)")
     if args.tokenizer_vocab_size > 8192:
@@ -164,6 +169,17 @@ def diffusion_loss(
     alpha = scheduler.noise.alpha(t)
     weight = (scheduler.noise.sigma(t) * alpha / (1 - alpha)).float()  # -alpha'(t) / (1 - alpha(t))
     return (weight[:, None] * token_loss).sum() / clean.numel()
+
+
+@torch.no_grad()
+def validation_loss(model, scheduler: LSDDiscreteScheduler, blocks: torch.LongTensor, batch_size: int = 64) -> float:
+    """The diffusion loss averaged over `blocks` under noise drawn from a fixed seed: the same masks and times at
+    every evaluation, so that checkpoints compare on equal terms."""
+    generator = torch.Generator().manual_seed(0)
+    total = 0.0
+    for batch in blocks.split(batch_size):
+        total += diffusion_loss(model, scheduler, batch, generator).item() * len(batch)
+    return total / len(blocks)
 
 
 def build_vqvae(num_vq_embeddings: int) -> VQModel:
@@ -246,6 +262,11 @@ def model_card(args: argparse.Namespace, final_loss: float, **facts) -> ModelCar
     values = {**vars(args), "loss": final_loss, "time": "on" if args.time_conditioning else "off", **facts}
     values["classes"] = ", 10 classes with a null class for guidance" if args.mode == "image" else ""
     description = DESCRIPTIONS.get(args.mode, DIFFUSION_DESCRIPTION).format(**values)
+    if facts.get("validation"):
+        description += (
+            " Held-out loss at step {step}: {loss:.4f} ({blocks} blocks of the validation files, the same masks at "
+            "every evaluation)."
+        ).format(**facts["validation"])
     if values["global_step"] < args.max_train_steps:
         description += (
             f" Training in progress: step {values['global_step']} of {args.max_train_steps}; the command below "
@@ -269,8 +290,8 @@ Hardware: {hardware}; {hours:.2f} hours of training in all.
 
 
 def build_task(args: argparse.Namespace, accelerator: Accelerator):
-    """The mode's model, its loss `loss(model, generator, step) -> tensor`, `save(model, final_loss, **facts)`
-    and the folder `save` writes the model's weights to."""
+    """The mode's model, its loss `loss(model, generator, step) -> tensor`, `save(model, final_loss, **facts)`,
+    the folder `save` writes the model's weights to, and `validate(model) -> dict` (None without held-out data)."""
     output_dir = Path(args.output_dir)
     device = accelerator.device
 
@@ -292,7 +313,7 @@ def build_task(args: argparse.Namespace, accelerator: Accelerator):
             model.save_pretrained(output_dir)
             model_card(args, final_loss, **facts).save(output_dir / "README.md")
 
-        return model, loss, save, output_dir
+        return model, loss, save, output_dir, None
 
     if args.mode == "classifier":
         images, labels = load_fashion_mnist("train", args.data_dir)
@@ -311,7 +332,7 @@ def build_task(args: argparse.Namespace, accelerator: Accelerator):
             model.save_pretrained(output_dir)
             model_card(args, final_loss, test_accuracy=accuracy, **facts).save(output_dir / "README.md")
 
-        return model, loss, save, output_dir
+        return model, loss, save, output_dir, None
 
     tokenizer, vqvae, class_labels = None, None, None
     if args.mode == "text":
@@ -322,6 +343,11 @@ def build_task(args: argparse.Namespace, accelerator: Accelerator):
         blocks = text_blocks(files, tokenizer, args.seq_len)
         vocab_size, mask_token_id = len(tokenizer), tokenizer.mask_token_id
         logger.info(f"{len(blocks)} blocks of {args.seq_len} tokens, vocabulary {vocab_size}")
+        if args.validation_files:
+            held_out = sorted(glob.glob(args.validation_files))
+            if not held_out:
+                raise FileNotFoundError(f"No files match {args.validation_files!r}.")
+            validation_blocks = text_blocks(held_out, tokenizer, args.seq_len)[: args.validation_blocks]
     elif args.mode == "image":
         vqvae = VQModel.from_pretrained(args.vqvae).eval()
         images, class_labels = load_fashion_mnist("train", args.data_dir)
@@ -370,7 +396,14 @@ def build_task(args: argparse.Namespace, accelerator: Accelerator):
             scheduler.save_pretrained(output_dir / "scheduler")
         model_card(args, final_loss, **facts).save(output_dir / "README.md")
 
-    return model, loss, save, output_dir / "transformer"
+    def validate(model) -> dict:
+        with accelerator.autocast():
+            held_out_loss = validation_loss(model.eval(), scheduler, validation_blocks.to(device))
+        model.train()
+        return {"loss": held_out_loss, "blocks": len(validation_blocks)}
+
+    validates = args.mode == "text" and args.validation_files
+    return model, loss, save, output_dir / "transformer", validate if validates else None
 
 
 def write_json_atomically(path: Path, value: dict) -> None:
@@ -419,11 +452,12 @@ def main(args: argparse.Namespace) -> None:
         output_dir.mkdir(parents=True, exist_ok=True)
 
     checkpoint, state = find_resume_point(args, output_dir)
-    model, compute_loss, save, weights_dir = build_task(args, accelerator)
+    model, compute_loss, save, weights_dir, validate = build_task(args, accelerator)
     global_step = 0 if state is None else state["global_step"]
     # the step the optimizer's moments started from: 0, or where a resume from saved weights rebuilt them
     optimizer_start_step = 0 if state is None else state.get("optimizer_start_step", 0)
     earlier_seconds, started = 0.0 if state is None else state.get("train_seconds", 0.0), time.monotonic()
+    validation = None if state is None else state.get("validation")  # the latest held-out loss and its step
     if checkpoint is None and state is not None:
         saved = type(model).from_pretrained(weights_dir, torch_dtype=torch.float32)
         try:
@@ -481,7 +515,11 @@ def main(args: argparse.Namespace) -> None:
         progress.update(1)
         progress.set_postfix(loss=round(loss_value, 4))
         accelerator.log({"loss": loss_value, "lr": lr_scheduler.get_last_lr()[0]}, step=global_step)
-        if global_step % args.checkpointing_steps == 0 or global_step == args.max_train_steps:
+        final = global_step == args.max_train_steps
+        if validate is not None and (global_step % args.validation_steps == 0 or final):
+            validation = {"step": global_step, **validate(accelerator.unwrap_model(model))}
+            logger.info(f"held-out loss at step {global_step}: {validation['loss']:.4f}")
+        if global_step % args.checkpointing_steps == 0 or final:
             training_state = {
                 "global_step": global_step,
                 "optimizer_start_step": optimizer_start_step,
@@ -489,6 +527,8 @@ def main(args: argparse.Namespace) -> None:
                 "loss": loss_value,
                 "train_seconds": earlier_seconds + time.monotonic() - started,
             }
+            if validation is not None:
+                training_state["validation"] = validation
             temporary, final = checkpoint_paths(output_dir / "checkpoints", global_step)
             accelerator.save_state(str(temporary))
             accelerator.wait_for_everyone()

@@ -118,6 +118,7 @@ def test_text_teacher_trains_a_tokenizer_saves_a_pipeline_and_resumes_exactly(tm
     corpus.mkdir()
     for index in range(3):
         (corpus / f"part{index}.txt").write_text(PARAGRAPH * 20)
+    (tmp_path / "held_out.txt").write_text("The dog sat on the moon and looked at the quick cat.\n\n" * 10)
     text = [
         "--mode",
         "text",
@@ -131,8 +132,15 @@ def test_text_teacher_trains_a_tokenizer_saves_a_pipeline_and_resumes_exactly(tm
         "2",
         "--max_train_steps",
         "4",
+        "--validation_files",
+        str(tmp_path / "held_out.txt"),
+        "--validation_steps",
+        "2",
     ]
     train([*text, "--output_dir", str(tmp_path / "text")])
+    validation = json.loads((tmp_path / "text" / "training_state.json").read_text())["validation"]
+    assert validation["step"] == 4 and validation["blocks"] > 0 and 0 < validation["loss"] < 20
+    assert f"Held-out loss at step 4: {validation['loss']:.4f}" in (tmp_path / "text" / "README.md").read_text()
     pipe = LSDMaskedTextPipeline.from_pretrained(tmp_path / "text")
     pipe.set_progress_bar_config(disable=True)
     assert len(pipe.tokenizer) <= 300 and pipe.tokenizer.mask_token == "[MASK]"
@@ -149,6 +157,8 @@ def test_text_teacher_trains_a_tokenizer_saves_a_pipeline_and_resumes_exactly(tm
     assert "at step 2" in log and f"Using the tokenizer saved in {resumed / 'tokenizer'}" in log
     full, again = weights(tmp_path / "text"), weights(resumed)
     assert all(torch.equal(full[name], again[name]) for name in full)
+    # the held-out loss draws its masks from a fixed seed: the same weights score the same
+    assert json.loads((resumed / "training_state.json").read_text())["validation"] == validation
     # a tokenizer of another vocabulary size in the folder is refused, not silently mixed in
     refused = subprocess.run(
         [
@@ -177,6 +187,13 @@ def test_bad_arguments_are_rejected():
         timeout=120,
     )
     assert result.returncode == 2 and "--mode text needs --train_files" in result.stderr
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--mode", "countdown", "--validation_files", "a.txt", "--output_dir", "x"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "--validation_files is for --mode text" in result.stderr
 
 
 @pytest.mark.slow
