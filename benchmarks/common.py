@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import platform
+import shlex
 import shutil
 import sys
 import time
@@ -247,7 +248,7 @@ def write_results(
 
     A file grown by appending to `previous` keeps every command that wrote it, in order, under `commands`.
     """
-    command = "python " + " ".join(sys.argv)
+    command = "python " + shlex.join(sys.argv)  # pasteable: arguments like power(0.5) stay quoted
     if previous is not None:
         extra = {"commands": [*previous.get("commands", [previous["command"]]), command], **extra}
     record = {
