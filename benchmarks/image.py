@@ -36,6 +36,7 @@ from lsd_schedulers import LSDVQImagePipeline
 from lsd_schedulers.data import load_fashion_mnist
 from lsd_schedulers.metrics.evaluation import compare_samplers, sample_in_batches
 from lsd_schedulers.metrics.image import classify, image_metrics
+from lsd_schedulers.metrics.sequences import frechet_interval, projected_frechet_distance
 from lsd_schedulers.models import ClassConditionalAdapter, ImageClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +59,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--split_evaluations", type=int, default=8, help="golden-section evaluations per boundary")
     parser.add_argument("--train_batch_size", type=int, default=64)
     parser.add_argument("--eval_seed", type=int, default=1_000_000, help="disjoint from distillation seeds (< 1000)")
+    parser.add_argument(
+        "--teacher_reference_seed", type=int, default=2_000_000, help="seeds of fd_teacher's teacher samples"
+    )
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "image.json"))
     parser.add_argument("--append", action="store_true", help="keep the file's teacher row and other rows")
     parser.add_argument("--no_hand_made", action="store_true", help="only the distilled rows (with --append)")
@@ -115,10 +119,26 @@ def main(args: argparse.Namespace) -> None:
     requested = torch.arange(args.samples) % 10  # batches of BATCH rows, row i drawn for class i mod 10
     last_grids: dict[str, torch.Tensor] = {}
 
+    def decode(tokens: torch.LongTensor) -> torch.Tensor:
+        return pipe.decode_tokens(tokens.view(-1, grid_side, grid_side))
+
+    # fd_teacher's reference: teacher samples on seeds disjoint from evaluation (the distance to what is distilled)
+    start = time.perf_counter()
+    teacher_sampler = (denoiser, baseline, args.samples, seq_len, args.teacher_steps)
+    reference_tokens = sample_in_batches(*teacher_sampler, args.teacher_reference_seed, BATCH)
+    teacher_features, _ = classify(classifier, decode(reference_tokens))
+    print(f"teacher reference samples (N={args.teacher_steps}) in {time.perf_counter() - start:.0f} s", flush=True)
+    intervals: list[list[float]] = []  # fd_teacher's 95% interval of each metrics() call, in call order
+
     def metrics(tokens: torch.LongTensor) -> dict[str, float]:
-        images = pipe.decode_tokens(tokens.view(-1, grid_side, grid_side))
+        images = decode(tokens)
         last_grids["latest"] = images[:10]
-        return image_metrics(images, requested[: len(images)], classifier, reference_features)
+        features, _ = classify(classifier, images)
+        intervals.append(frechet_interval(features, teacher_features))
+        return {
+            **image_metrics(images, requested[: len(images)], classifier, reference_features),
+            "fd_teacher": projected_frechet_distance(features, teacher_features),
+        }
 
     protocol = {
         "teacher_steps": args.teacher_steps,
@@ -129,17 +149,15 @@ def main(args: argparse.Namespace) -> None:
         "split_evaluations": args.split_evaluations,
     }
     previous = previous_results(args.output, protocol, protocol_of) if args.append else None
-    if previous is not None:
+    if previous is not None and "fd_teacher" in previous["teacher"]["metrics"]:
         teacher, teacher_grid = previous["teacher"], None
-    else:
+    else:  # a file from before fd_teacher gets the teacher row anew (the same seeds: the same other metrics)
         start = time.perf_counter()
-        teacher_tokens = sample_in_batches(
-            denoiser, baseline, args.samples, seq_len, args.teacher_steps, args.eval_seed, BATCH
-        )
         teacher = {
             "sampler": "tweedie",
             "nfe": args.teacher_steps,
-            "metrics": metrics(teacher_tokens),
+            "metrics": metrics(sample_in_batches(*teacher_sampler, args.eval_seed, BATCH)),
+            "fd_teacher_interval": intervals[-1],
             "guidance_scale": args.guidance_scale,
         }
         teacher_grid = last_grids["latest"]
@@ -179,6 +197,7 @@ def main(args: argparse.Namespace) -> None:
         cells = []
         for name, sampler in samplers.items():
             cells += compare_samplers(denoiser, {name: sampler}, metrics, args.samples, seq_len, args.eval_seed, BATCH)
+            cells[-1]["fd_teacher_interval"] = intervals[-1]
             grids[name] = last_grids["latest"]
         for row in cells:
             if row["sampler"] in distilled:
@@ -210,7 +229,11 @@ def main(args: argparse.Namespace) -> None:
             "split_evaluations": args.split_evaluations,
             "nfe_note": "one guided call per step (a conditional and an unconditional pass)",
         }
-        write_results(args.output, "image", teacher, rows, {"distillation": settings}, previous)
+        note = (
+            f"fd_teacher against {args.samples} teacher samples on seeds from {args.teacher_reference_seed}, in the "
+            "classifier's features on their top 32 principal components, normal bootstrap 95% interval"
+        )
+        write_results(args.output, "image", teacher, rows, {"distillation": settings, "metrics_note": note}, previous)
 
 
 if __name__ == "__main__":

@@ -95,6 +95,11 @@ def interval_cells(row: dict, columns: list[str]) -> str:
     return cells
 
 
+def metric_cells(row: dict, metrics: list[str]) -> str:
+    """A row's values of `metrics`, empty where it has none (rows measured before a metric was added)."""
+    return " | ".join(f"{row['metrics'][m]:.4f}" if m in row["metrics"] else "" for m in metrics)
+
+
 def table(record: dict, metrics: list[str]) -> str:
     """All rows of a results file; a `<metric> 95%` column for gen_ppl and fd_teacher where rows carry intervals."""
     teacher = record["teacher"]
@@ -104,12 +109,12 @@ def table(record: dict, metrics: list[str]) -> str:
         "| M | sampler | " + " | ".join([*metrics, *(f"{metric} 95%" for metric in columns)]) + " | distill s |",
         "| ---: | --- | " + " | ".join("---:" for _ in [*metrics, *columns]) + " | ---: |",
         f"| {teacher['nfe']} | teacher ({teacher['sampler']}) | "
-        + " | ".join(f"{teacher['metrics'][m]:.4f}" for m in metrics)
+        + metric_cells(teacher, metrics)
         + interval_cells(teacher, columns)
         + " | |",
     ]
     for row in rows:
-        values = " | ".join(f"{row['metrics'][m]:.4f}" for m in metrics) + interval_cells(row, columns)
+        values = metric_cells(row, metrics) + interval_cells(row, columns)
         lines.append(f"| {row['nfe']} | {row_name(row)} | {values} | {row.get('distill_seconds', '')} |")
     return "\n".join(lines)
 
@@ -473,6 +478,17 @@ like the training data.{fd_note}{power}
 """
 
 
+def fd_teacher_note(record: dict) -> str:
+    """What an image results file's fd_teacher is (the distance to what was distilled), where it has one."""
+    if "metrics_note" not in record:
+        return ""
+    floor = record["teacher"]["metrics"]["fd_teacher"]
+    return (
+        f" `fd_teacher`: {record['metrics_note']}; the teacher row ({floor:.3f}) is the sampling floor. Rows "
+        "without it were measured before it was added."
+    )
+
+
 def image_section(record: dict) -> str:
     quality_plot(record, "fd_classifier", IMAGES / "image_fd_vs_nfe.png", "Frechet distance (classifier features)")
     schedule_plot(record, IMAGES / "image_schedules.png")
@@ -487,9 +503,10 @@ def image_section(record: dict) -> str:
         closed = (euler - fd) / (euler - teacher["metrics"]["fd_classifier"])
         accuracy = learned["metrics"]["class_accuracy"]
         verdict = "ok" if accuracy >= teacher["metrics"]["class_accuracy"] - 0.02 else "**low**"
+        closest = beats_every_row(rows, "fd_teacher") if "fd_teacher" in learned["metrics"] else "not measured"
         checks.append(
             f"| {nfe} | {row_name(learned)} | {fd:.3f} | {beats_every_row(rows, 'fd_classifier')} | "
-            f"{100 * closed:.0f}% | {accuracy:.3f} ({verdict}) |"
+            f"{100 * closed:.0f}% | {accuracy:.3f} ({verdict}) | {closest} |"
         )
     grids = "\n\n".join(f"![samples at M = {nfe}](images/image-samples-M{nfe}.png)" for nfe in rows_by_nfe(record))
     distillation = record["distillation"]
@@ -504,7 +521,7 @@ class. `confidence` is MaskGIT's confidence-ordered unmasking on the baseline sc
 the 1-D and 2-D (Halton) spread orders with the best of linear, cosine and the power grid. {ROWS_NOTE}
 Teacher: N = {teacher["nfe"]} Tweedie steps (FD
 {teacher["metrics"]["fd_classifier"]:.3f}, class accuracy {teacher["metrics"]["class_accuracy"]:.3f}).
-{objective_note(record)}
+{fd_teacher_note(record)}{objective_note(record)}
 
 Command: `{record["command"]}` ({record["machine"]}, {record["date"]}).
 
@@ -514,13 +531,13 @@ Command: `{record["command"]}` ({record["machine"]}, {record["date"]}).
 
 ### Targets
 
-| M | lsd_plus | FD | beats every other row | gap closed | accuracy (vs teacher - 0.02) |
-| ---: | --- | ---: | --- | ---: | --- |
+| M | lsd_plus | FD | beats every other row | gap closed | accuracy (vs teacher - 0.02) | lowest fd_teacher |
+| ---: | --- | ---: | --- | ---: | --- | --- |
 {chr(10).join(checks)}
 
 ### All rows
 
-{table(record, ["fd_classifier", "class_accuracy"])}
+{table(record, ["fd_classifier", "class_accuracy", "fd_teacher"])}
 
 ### Samples (one row per sampler, columns are classes 0-9)
 

@@ -76,9 +76,13 @@ def test_image_benchmark_writes_rows_grids_and_report(tmp_path):
     assert record["task"] == "image" and record["teacher"]["nfe"] == 4
     samplers = {row["sampler"] for row in record["rows"]}
     assert samplers == {"euler", "tweedie", "cosine", "power", "confidence", "spread", "spread_2d", "jys", "lsd_plus"}
-    for row in record["rows"]:
-        assert set(row["metrics"]) == {"fd_classifier", "class_accuracy"}
+    for row in [record["teacher"], *record["rows"]]:
+        assert set(row["metrics"]) == {"fd_classifier", "class_accuracy", "fd_teacher"}
         assert row["metrics"]["fd_classifier"] >= 0 and 0 <= row["metrics"]["class_accuracy"] <= 1
+        low, high = row["fd_teacher_interval"]
+        assert low <= row["metrics"]["fd_teacher"] <= high
+    # the teacher's own samples against its samples on other seeds: the sampling floor, not zero
+    assert record["teacher"]["metrics"]["fd_teacher"] > 0
     learned = next(row for row in record["rows"] if row["sampler"] == "lsd_plus")
     assert len(learned["timesteps"]) == 3 and "distill_seconds" in learned
     # the baseline carries the token grid: the 2-D spread order samples the flattened grids
@@ -126,4 +130,5 @@ def test_image_benchmark_writes_rows_grids_and_report(tmp_path):
     )
     assert rendered.returncode == 0, rendered.stderr[-3000:]
     assert "| 2 | lsd_plus" in rendered.stdout and "image-samples-M2.png" in rendered.stdout
+    assert "| lowest fd_teacher |" in rendered.stdout and "the sampling floor" in rendered.stdout
     assert (tmp_path / "figures" / "image_fd_vs_nfe.png").exists()
