@@ -114,6 +114,16 @@ def source_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+def weights_digest(path: str | os.PathLike) -> str:
+    """A hash of the contents of a teacher folder's weight files (training checkpoints excluded): the same on every
+    clone, different once the teacher is trained further in place."""
+    root, digest = Path(path), hashlib.sha256()
+    for file in sorted(root.rglob("*.safetensors")):
+        if "checkpoints" not in file.relative_to(root).parts:
+            digest.update(str(file.relative_to(root)).encode() + file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def folder_fingerprint(path: str | os.PathLike | None) -> str | None:
     """The path with a hash of the names, sizes and modification times of its weights and configs (a teacher
     retrained in place gets a new one); None stays None."""

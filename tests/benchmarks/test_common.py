@@ -1,4 +1,5 @@
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -11,7 +12,15 @@ from lsd_schedulers.models import MarkovChainOracle, countdown_chain
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import common  # noqa: E402
-from common import cache_folder, distil_all, folder_fingerprint, merge_rows, previous_results, variant  # noqa: E402
+from common import (  # noqa: E402
+    cache_folder,
+    distil_all,
+    folder_fingerprint,
+    merge_rows,
+    previous_results,
+    variant,
+    weights_digest,
+)
 
 
 def test_variant_of_a_learned_sampler_keeps_its_schedule():
@@ -91,3 +100,16 @@ def test_folder_fingerprint_changes_when_the_teacher_is_rewritten(tmp_path):
     weights.write_bytes(b"second, longer")
     assert folder_fingerprint(tmp_path) != before
     assert folder_fingerprint(None) is None
+
+
+def test_weights_digest_follows_the_weights_not_the_clone(tmp_path):
+    (tmp_path / "transformer").mkdir()
+    weights = tmp_path / "transformer" / "model.safetensors"
+    weights.write_bytes(b"first")
+    before = weights_digest(tmp_path)
+    os.utime(weights, ns=(0, 0))  # a fresh clone: same bytes, other times
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "model.safetensors").write_bytes(b"optimizer state")
+    assert weights_digest(tmp_path) == before
+    weights.write_bytes(b"trained further")
+    assert weights_digest(tmp_path) != before

@@ -153,6 +153,13 @@ def test_text_benchmark_writes_every_row_and_metric(tmp_path):
     assert json.loads(output.read_text())["teacher"]["metrics"] == record["teacher"]["metrics"]
     result = subprocess.run([*appended, "--samples", "4"], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0 and "--append" in result.stderr and "samples" in result.stderr
+    # a teacher trained further in place is another teacher: its rows do not join the old teacher's
+    model = MaskedDiffusionTransformer.from_pretrained(tmp_path / "teacher" / "transformer")
+    with torch.no_grad():
+        next(model.parameters()).add_(0.01)
+    model.save_pretrained(tmp_path / "teacher" / "transformer")
+    result = subprocess.run(appended, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "teacher_weights" in result.stderr
 
 
 @pytest.fixture(scope="module")
