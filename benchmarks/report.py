@@ -484,8 +484,8 @@ def fd_teacher_note(record: dict) -> str:
         return ""
     floor = record["teacher"]["metrics"]["fd_teacher"]
     return (
-        f" `fd_teacher`: {record['metrics_note']}; the teacher row ({floor:.3f}) is the sampling floor. Rows "
-        "without it were measured before it was added."
+        f"{record['metrics_note']}; the teacher row ({floor:.3f}) is the sampling floor. Rows without it were "
+        "measured before it was added."
     )
 
 
