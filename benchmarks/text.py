@@ -14,7 +14,8 @@ what was distilled: the Frechet distance, in the same sentence features (on the 
 reference), between a row's samples and the teacher's own samples at N = `--teacher_steps` drawn with seeds disjoint
 from evaluation (`--teacher_reference_seed`), with a normal bootstrap 95% interval; the teacher row's value is the
 floor that sampling noise alone gives. The reference samples are kept next to the results file
-(`<output>-teacher-reference.safetensors`) for runs that append. The judge is the cost, about
+(`<output>-teacher-reference.safetensors`) for runs that append, and `--reference_only` draws them alone, in a
+process of its own beside the full run. The judge is the cost, about
 0.5-1 s per sample on 2 cores, so the sampler line-up (`--samplers`) and the metrics (`--metrics`) are arguments.
 Writes benchmarks/results/text.json; `python benchmarks/report.py` turns it into docs/benchmarks.md. With
 `--append`, the teacher and held-out rows of the existing file are kept (the run must use the same teacher steps,
@@ -90,6 +91,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="with --append: recompute the teacher and "
         "held-out rows (same seeds: same samples) and compare them with the stored ones",
+    )
+    parser.add_argument(
+        "--reference_only",
+        action="store_true",
+        help="draw fd_teacher's reference samples and exit (a second process can draw them while a full run "
+        "draws the teacher row: the full run then reads them)",
     )
     args = parser.parse_args(argv)
     if "power" in args.samplers and not args.power_grid:
@@ -292,6 +299,9 @@ def main(args: argparse.Namespace) -> None:
     seq_len = args.seq_len or max_seq_len
     if seq_len > max_seq_len:
         raise ValueError(f"--seq_len {seq_len} exceeds the teacher's max_seq_len {max_seq_len}.")
+    if args.reference_only:
+        teacher_reference(args, denoiser, baseline, seq_len)
+        return
     # one half of the held-out blocks is MAUVE's reference, the other is scored like samples (the data row)
     blocks = heldout_blocks(args.heldout_files, tokenizer, seq_len, 2 * args.samples, args.reference_seed)
     references = tokenizer.batch_decode(blocks[: args.samples].tolist(), skip_special_tokens=True)
@@ -307,21 +317,24 @@ def main(args: argparse.Namespace) -> None:
         "teacher_weights": weights_digest(args.teacher_model),  # a teacher trained further is another teacher
     }
     previous = previous_results(args.output, protocol, protocol_of) if args.append else None
-    if "fd_teacher" in args.metrics:
-        reference_texts = tokenizer.batch_decode(
-            teacher_reference(args, denoiser, baseline, seq_len).tolist(), skip_special_tokens=True
-        )
-        scorer.teacher_features = sentence_features(reference_texts, *scorer.encoder).double()
-    if previous is not None and not args.rescore_teacher:
-        data, teacher = previous["data"], previous["teacher"]
-    else:
-        data = {"metrics": scorer(blocks[args.samples :]), **scorer.details[-1]}
-        print(f"held-out text: {data['metrics']}", flush=True)
+    teacher_samples = None
+    if previous is None or args.rescore_teacher:
         start = time.perf_counter()
         teacher_samples = sample_in_batches(
             denoiser, baseline, args.samples, seq_len, args.teacher_steps, args.eval_seed, args.batch_size
         )
         teacher_seconds = time.perf_counter() - start
+    # read (or drawn) after the teacher row's samples: a `--reference_only` process may be drawing it meanwhile
+    if "fd_teacher" in args.metrics:
+        reference_texts = tokenizer.batch_decode(
+            teacher_reference(args, denoiser, baseline, seq_len).tolist(), skip_special_tokens=True
+        )
+        scorer.teacher_features = sentence_features(reference_texts, *scorer.encoder).double()
+    if teacher_samples is None:
+        data, teacher = previous["data"], previous["teacher"]
+    else:
+        data = {"metrics": scorer(blocks[args.samples :]), **scorer.details[-1]}
+        print(f"held-out text: {data['metrics']}", flush=True)
         teacher = {
             "sampler": "tweedie",
             "nfe": args.teacher_steps,

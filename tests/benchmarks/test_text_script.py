@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
@@ -197,3 +198,22 @@ def test_heldout_blocks_are_cut_like_the_training_data_and_reproducible(tmp_path
 def test_text_benchmark_rejects_unknown_samplers_and_metrics(argument, text_script):
     with pytest.raises(SystemExit):
         text_script.parse_args(argument)
+
+
+def test_reference_only_draws_the_reference_that_a_full_run_then_reads(tmp_path, text_script, capsys):
+    tiny_teacher(tmp_path / "teacher")
+    argv = ["--teacher_model", str(tmp_path / "teacher"), "--samples", "4", "--teacher_steps", "4"]
+    args = text_script.parse_args([*argv, "--output", str(tmp_path / "result.json"), "--reference_only"])
+    text_script.main(args)
+    assert "teacher reference samples (N=4)" in capsys.readouterr().out
+    path = tmp_path / "result-teacher-reference.safetensors"
+    assert path.is_file() and not (tmp_path / "result.json").exists()  # no rows: only the reference
+    with safe_open(str(path), "pt") as handle:
+        drawn = handle.get_tensor("tokens")
+        assert handle.metadata()["teacher_weights"] == text_script.weights_digest(tmp_path / "teacher")
+    assert drawn.shape == (4, 16)
+    denoiser, baseline, _, seq_len = text_script.load_teacher(tmp_path / "teacher")
+    read = text_script.teacher_reference(
+        text_script.parse_args(argv + ["--output", str(tmp_path / "result.json")]), denoiser, baseline, seq_len
+    )
+    assert torch.equal(read, drawn.long()) and "teacher reference samples" not in capsys.readouterr().out
