@@ -8,6 +8,7 @@ from lsd_schedulers.distillation import DistillationConfig, LSDDistiller
 from lsd_schedulers.distillation.checkpointing import load_checkpoint, save_checkpoint
 from lsd_schedulers.distillation.distiller import paired_difference, still_level
 from lsd_schedulers.distillation.jys import jys_schedule
+from lsd_schedulers.distillation.rollouts import student_prefix
 from lsd_schedulers.metrics import violation_rate
 from lsd_schedulers.models import MarkovChainOracle, countdown_chain
 from lsd_schedulers.sampling import generate
@@ -288,6 +289,21 @@ def test_checkpoint_from_other_settings_is_rejected(oracle):
     other = LSDDistiller(oracle, baseline(), small_config(seed=3))
     with pytest.raises(ValueError, match=r"different distillation settings: \['seed'\]"):
         other.load_state_dict(state)
+
+
+def test_split_prefix_computed_once_gives_the_costs_of_whole_rollouts(oracle):
+    distiller = LSDDistiller(oracle, baseline(), small_config(scheduler_type="lsd"))
+    times, index, step = [1.0, 0.7, 0.3, 0.0], 1, 5
+    prefix = distiller.split_prefix(times, index, step)
+    for split in (0.6, 0.4, 0.5):
+        trial = torch.tensor([*times[: index + 1], split, *times[index + 1 :]], dtype=torch.float64)
+        ones = torch.ones(len(trial) - 1, dtype=torch.float64)
+        generator = distiller.generator(1, step)
+        start = distiller.start_states(generator)
+        sample = student_prefix(distiller.denoiser, distiller.student("random"), trial, ones, start, index, generator)
+        stats, _ = distiller.rollout(trial, ones, sample, generator, "random", first_step=index, last_step=index + 2)
+        whole = distiller.interval_losses(stats, ones, index, "random").mean().item()
+        assert distiller.split_cost(times, index, split, step, prefix) == pytest.approx(whole, rel=1e-12)
 
 
 @pytest.mark.parametrize("steps", [4, 3])

@@ -300,14 +300,32 @@ class LSDDistiller:
         generator = self.generator(generator_tag, step)
         return self.mean_over_processes(self.path_kl_per_sequence(times, generator, order=order))
 
-    def split_cost(self, times: list[float], index: int, split: float, step: int) -> float:
+    def split_prefix(self, times: list[float], index: int, step: int) -> tuple[torch.LongTensor, torch.Tensor]:
+        """What every candidate split of interval `index` shares: the student's random-order state after the first
+        `index` steps of `times` on the split search's common numbers, and the generator state that follows it."""
+        generator = self.generator(1, step)
+        head = torch.tensor(times[: index + 1], dtype=torch.float64)
+        ones = torch.ones(index, dtype=torch.float64)
+        start = self.start_states(generator)
+        sample = student_prefix(self.denoiser, self.student("random"), head, ones, start, index, generator)
+        return sample, generator.get_state()
+
+    def split_cost(
+        self,
+        times: list[float],
+        index: int,
+        split: float,
+        step: int,
+        prefix: tuple[torch.LongTensor, torch.Tensor] | None = None,
+    ) -> float:
         """Path-KL of the two halves when the interval [times[index + 1], times[index]] is split at `split`, in
-        random order (Jump Your Steps' setting)."""
+        random order (Jump Your Steps' setting). `prefix`: `split_prefix(times, index, step)`, computed once for all
+        the candidate splits of an interval."""
         trial = torch.tensor([*times[: index + 1], split, *times[index + 1 :]], dtype=torch.float64)
         ones = torch.ones(len(trial) - 1, dtype=torch.float64)
+        sample, state = self.split_prefix(times, index, step) if prefix is None else prefix
         generator = self.generator(1, step)
-        start = self.start_states(generator)
-        sample = student_prefix(self.denoiser, self.student("random"), trial, ones, start, index, generator)
+        generator.set_state(state)
         stats, _ = self.rollout(trial, ones, sample, generator, "random", first_step=index, last_step=index + 2)
         return self.mean_over_processes(self.interval_losses(stats, ones, index, "random"))
 
@@ -322,10 +340,10 @@ class LSDDistiller:
             state["level"] = list(times)
         interval = state["pending"].pop(0)
         upper, lower = state["level"][interval], state["level"][interval + 1]
-        search = golden_section_start(0.02, 0.98)
+        search, prefix = golden_section_start(0.02, 0.98), self.split_prefix(state["level"], interval, index)
         for _ in range(self.config.split_evaluations):
             fraction = golden_section_propose(search)
-            cost = self.split_cost(state["level"], interval, lower + fraction * (upper - lower), index)
+            cost = self.split_cost(state["level"], interval, lower + fraction * (upper - lower), index, prefix)
             golden_section_record(search, fraction, cost)
         split = lower + search["best_x"] * (upper - lower)
         # pending intervals are visited from the last to the first, so earlier indices stay valid
