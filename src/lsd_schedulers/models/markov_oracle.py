@@ -92,21 +92,19 @@ def markov_chain_posteriors(initial: torch.Tensor, transition: torch.Tensor, emi
         `torch.Tensor`: posteriors [B, L, V] float64, each row summing to 1 (NaN rows where p(x_t) = 0).
     """
     length, num_states = emission.shape[1:]
-    forward_messages = torch.empty_like(emission)
-    backward_messages = torch.empty_like(emission)
-    # a_0(y) ∝ pi(y) e_0(y)
-    forward_messages[:, 0] = normalize_rows(initial * emission[:, 0])
+    # one matmul per position advances both passes: [a_{j-1}, e_{L-j} b_{L-j}] @ [[T, 0], [0, T^T]]
+    both_transitions = torch.block_diag(transition, transition.T)
+    # a_0(y) ∝ pi(y) e_0(y); b_{L-1}(y) = 1 / V
+    forward_messages = [normalize_rows(initial * emission[:, 0])]
+    backward_messages = [torch.full_like(emission[:, 0], 1.0 / num_states)]
     for j in range(1, length):
-        # a_j(y) ∝ sum_z a_{j-1}(z) T(z, y) e_j(y)
-        forward_messages[:, j] = normalize_rows(torch.matmul(forward_messages[:, j - 1], transition) * emission[:, j])
-    backward_messages[:, length - 1] = 1.0 / num_states
-    for j in range(length - 2, -1, -1):
-        # b_j(z) ∝ sum_y T(z, y) e_{j+1}(y) b_{j+1}(y)
-        backward_messages[:, j] = normalize_rows(
-            torch.matmul(emission[:, j + 1] * backward_messages[:, j + 1], transition.T)
-        )
+        # a_j(y) ∝ sum_z a_{j-1}(z) T(z, y) e_j(y);  b_{L-1-j}(z) ∝ sum_y T(z, y) e_{L-j}(y) b_{L-j}(y)
+        previous = torch.cat([forward_messages[-1], emission[:, length - j] * backward_messages[-1]], dim=-1)
+        forward, backward = torch.matmul(previous, both_transitions).unflatten(-1, (2, num_states)).unbind(-2)
+        forward_messages.append(normalize_rows(forward * emission[:, j]))
+        backward_messages.append(normalize_rows(backward))
     # p(x_0^j = y | x_t) ∝ a_j(y) b_j(y)
-    return normalize_rows(forward_messages * backward_messages)
+    return normalize_rows(torch.stack(forward_messages, dim=1) * torch.stack(backward_messages[::-1], dim=1))
 
 
 class MarkovChainOracle(torch.nn.Module):
