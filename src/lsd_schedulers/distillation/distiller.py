@@ -311,19 +311,14 @@ class LSDDistiller:
         return sample, generator.get_state()
 
     def split_cost(
-        self,
-        times: list[float],
-        index: int,
-        split: float,
-        step: int,
-        prefix: tuple[torch.LongTensor, torch.Tensor] | None = None,
+        self, times: list[float], index: int, split: float, step: int, prefix: tuple[torch.LongTensor, torch.Tensor]
     ) -> float:
         """Path-KL of the two halves when the interval [times[index + 1], times[index]] is split at `split`, in
         random order (Jump Your Steps' setting). `prefix`: `split_prefix(times, index, step)`, computed once for all
         the candidate splits of an interval."""
         trial = torch.tensor([*times[: index + 1], split, *times[index + 1 :]], dtype=torch.float64)
         ones = torch.ones(len(trial) - 1, dtype=torch.float64)
-        sample, state = self.split_prefix(times, index, step) if prefix is None else prefix
+        sample, state = prefix
         generator = self.generator(1, step)
         generator.set_state(state)
         stats, _ = self.rollout(trial, ones, sample, generator, "random", first_step=index, last_step=index + 2)
