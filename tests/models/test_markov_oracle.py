@@ -4,14 +4,21 @@ import pytest
 import torch
 
 from lsd_schedulers.metrics import unigram_kl, violation_rate
-from lsd_schedulers.models import MarkovChainOracle, countdown_chain, sample_markov_chain
+from lsd_schedulers.models import MarkovChainOracle, countdown_chain, random_chain, sample_markov_chain
+from lsd_schedulers.models.markov_oracle import (
+    absorbing_chain_log_posteriors,
+    absorbing_emission,
+    floored_transition,
+    markov_chain_posteriors,
+    neighbour_tables,
+)
 from lsd_schedulers.noise_schedules import NoiseSchedule
 
 NUM_STATES = 3
 LENGTH = 4
 
 
-def random_chain(num_states: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def random_test_chain(num_states: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     initial = torch.rand(num_states, generator=generator, dtype=torch.float64) + 0.05
     transition = torch.rand(num_states, num_states, generator=generator, dtype=torch.float64) + 0.05
@@ -38,7 +45,7 @@ def used_transition(transition: torch.Tensor, floor: float) -> torch.Tensor:
 
 @pytest.mark.parametrize("floor", [0.0, 1e-4, 0.3])
 def test_absorbing_posteriors_match_brute_force(floor):
-    initial, transition = random_chain(NUM_STATES, seed=0)
+    initial, transition = random_test_chain(NUM_STATES, seed=0)
     oracle = MarkovChainOracle(initial, transition, forward_process="absorbing", floor=floor)
     generator = torch.Generator().manual_seed(1)
     clean = sample_markov_chain(initial, transition, 16, LENGTH, generator=generator)
@@ -60,7 +67,7 @@ def test_absorbing_posteriors_match_brute_force(floor):
 @pytest.mark.parametrize("floor", [0.0, 1e-4])
 @pytest.mark.parametrize("schedule_name", ["loglinear", "geometric"])
 def test_uniform_posteriors_match_brute_force(floor, schedule_name):
-    initial, transition = random_chain(NUM_STATES, seed=2)
+    initial, transition = random_test_chain(NUM_STATES, seed=2)
     schedule = NoiseSchedule(schedule_name)
     oracle = MarkovChainOracle(initial, transition, forward_process="uniform", noise_schedule=schedule, floor=floor)
     generator = torch.Generator().manual_seed(3)
@@ -121,6 +128,26 @@ def test_impossible_context_is_defined_with_floor():
     torch.testing.assert_close(probabilities.sum(-1), torch.ones(1, 3, dtype=torch.float64), atol=1e-5, rtol=0)
     # with floor = 0 the answer is documented as NaN
     assert torch.isnan(MarkovChainOracle(initial, transition, floor=0.0)(noisy)[..., :8]).all()
+
+
+@pytest.mark.parametrize("chain", ["countdown", "random"])
+@pytest.mark.parametrize("floor", [0.0, 1e-4])
+def test_absorbing_posteriors_equal_forward_backward_on_long_sequences(chain, floor):
+    # the closed form from the nearest revealed neighbours against the sequential HMM pass, at L = 200: masks of every
+    # density (all masked, all revealed), and with floor = 0 contexts of probability zero (NaN in both)
+    initial, transition = countdown_chain(16) if chain == "countdown" else random_chain(16, seed=4)
+    transition = floored_transition(transition, floor)
+    generator = torch.Generator().manual_seed(5)
+    clean = sample_markov_chain(initial, transition, 12, 200, generator=generator)
+    clean[:2, 100:102] = torch.tensor([3, 7])  # off the countdown chain (3 is followed by 2)
+    density = torch.linspace(0, 1, 12).unsqueeze(-1)
+    noisy = clean.masked_fill(torch.rand(12, 200, generator=generator) < density, 16)
+    expected = markov_chain_posteriors(initial, transition, absorbing_emission(noisy, 16))
+    actual = absorbing_chain_log_posteriors(*neighbour_tables(initial, transition, 200), noisy, 16).exp()
+    assert torch.equal(actual.isnan(), expected.isnan())
+    if floor == 0 and chain == "countdown":
+        assert expected.isnan().any()
+    torch.testing.assert_close(actual.nan_to_num(), expected.nan_to_num(), atol=1e-10, rtol=0)
 
 
 def test_long_sequences_are_stable():

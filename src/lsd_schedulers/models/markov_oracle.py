@@ -107,6 +107,75 @@ def markov_chain_posteriors(initial: torch.Tensor, transition: torch.Tensor, emi
     return normalize_rows(torch.stack(forward_messages, dim=1) * torch.stack(backward_messages[::-1], dim=1))
 
 
+def neighbour_tables(
+    initial: torch.Tensor, transition: torch.Tensor, length: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What a masked position learns from its nearest revealed neighbour, by distance k = 0..length and token x, as
+    log-probabilities. Token V stands for "none": the start of the sequence on the left, the end on the right.
+
+    Args:
+        initial (`torch.Tensor`): distribution of x_0^0, shape [V].
+        transition (`torch.Tensor`): row-stochastic matrix [V, V].
+        length (`int`): the longest sequence the tables serve.
+
+    Returns:
+        `tuple[torch.Tensor, torch.Tensor]`: `left[k, x, y]` = log T^k(x, y) and `left[k, V, y]` = log (pi T^(k-1))(y);
+        `right[k, x, y]` = log T^k(y, x) and `right[k, V, y]` = 0; both of shape [length + 1, V + 1, V].
+    """
+    powers = [torch.eye(initial.shape[0], dtype=transition.dtype, device=transition.device)]
+    for _ in range(length):
+        # T^k = T^(k-1) T
+        powers.append(powers[-1] @ transition)
+    powers = torch.stack(powers)
+    # the start is a virtual token before position 0: k steps after it the chain has law pi T^(k-1)
+    start = torch.cat([torch.zeros_like(initial).unsqueeze(0), initial @ powers[:-1]]).unsqueeze(1)
+    left = torch.cat([powers, start], dim=1)
+    right = torch.cat([powers.mT, torch.ones_like(start)], dim=1)
+    return left.log(), right.log()
+
+
+def absorbing_chain_log_posteriors(
+    left_table: torch.Tensor, right_table: torch.Tensor, sample: torch.LongTensor, num_states: int
+) -> torch.Tensor:
+    """Log-posteriors log p(x_0^i | x_t) of a Markov chain under absorbing noise, without a sequential pass.
+
+    A revealed token pins its position, so a masked position depends only on its nearest revealed neighbours a < i < b:
+    p(x_0^i = y | x_t) = T^(i-a)(x_a, y) T^(b-i)(y, x_b) / T^(b-a)(x_a, x_b), with the start's law pi T^i when nothing
+    is revealed to the left and 1 when nothing is revealed to the right. Equal to `markov_chain_posteriors` with
+    `absorbing_emission`, and NaN at every position of a sequence whose revealed tokens have probability zero.
+
+    Args:
+        left_table, right_table (`torch.Tensor`): `neighbour_tables(initial, transition, L')` with L' >= L, in the
+            dtype of the result.
+        sample (`torch.LongTensor`): noisy ids [B, L] in [0, V]; id V is the mask token.
+        num_states (`int`): V.
+
+    Returns:
+        `torch.Tensor`: log-posteriors [B, L, V].
+    """
+    batch_size, length = sample.shape
+    positions = torch.arange(length, device=sample.device).expand_as(sample)
+    revealed = sample != num_states
+    # the nearest revealed position at or before i (-1: the start), and at or after i (L: the end)
+    left = torch.where(revealed, positions, -1).cummax(dim=1).values
+    right = torch.where(revealed, positions, length).flip(1).cummin(dim=1).values.flip(1)
+    with_ends = torch.cat([sample, sample.new_full((batch_size, 1), num_states)], dim=1)  # index -1 and L: "none"
+    left_token, right_token = with_ends.gather(1, left % (length + 1)), with_ends.gather(1, right)
+    # log T^(b-a)(x_a, x_b): the interval's probability (0 when nothing is revealed after i: rows sum to 1)
+    interval = left_table[(right - left).clamp(max=length), left_token, right_token.clamp(max=num_states - 1)]
+    interval = interval.masked_fill(right == length, 0.0)
+    log_posteriors = left_table[positions - left, left_token] + right_table[right - positions, right_token]
+    log_posteriors -= interval.unsqueeze(-1)
+    # p(x_t) = prod over revealed b of p(x_b | the revealed token before it, or the start): zero makes it NaN
+    before = torch.cat([left.new_full((batch_size, 1), -1), left[:, :-1]], dim=1)
+    token_before = with_ends.gather(1, before % (length + 1))
+    segment = left_table[positions - before, token_before, sample.clamp(max=num_states - 1)]
+    impossible = (revealed & segment.isneginf()).any(dim=1)
+    if impossible.any():
+        log_posteriors[impossible] = float("nan")
+    return log_posteriors
+
+
 class MarkovChainOracle(torch.nn.Module):
     """Exact denoiser p(x_0^i | x_t) for data drawn from a first-order Markov chain.
 
@@ -147,6 +216,14 @@ class MarkovChainOracle(torch.nn.Module):
         self.register_buffer("transition", transition.detach().to(torch.float64).clone())
         self.register_buffer("transition_used", floored_transition(self.transition, floor))
 
+    def _tables(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """`neighbour_tables` of the floored chain in float32, kept for the longest length seen (absorbing noise)."""
+        cached = getattr(self, "_cached_tables", None)
+        if cached is None or len(cached[0]) <= length or cached[0].device != self.transition_used.device:
+            tables = neighbour_tables(self.initial, self.transition_used, length)
+            self._cached_tables = tuple(table.float() for table in tables)
+        return self._cached_tables
+
     def _check_sample(self, sample: torch.Tensor) -> None:
         if not isinstance(sample, torch.Tensor):
             raise TypeError(f"sample must be a torch.LongTensor, got {type(sample).__name__}.")
@@ -186,17 +263,16 @@ class MarkovChainOracle(torch.nn.Module):
         self._check_sample(sample)
         sample = sample.to(self.initial.device)
         if self.forward_process == "absorbing":
-            emission = absorbing_emission(sample, self.num_states)
-        else:
-            # e(y) = q(x_t | x_0 = y) = alpha [y == x_t] + (1 - alpha) / V
-            alpha = self._alpha(timestep, sample.shape[0]).view(-1, 1, 1)
-            emission = clean_token_likelihood(sample, alpha, self.num_states)
-        posteriors = markov_chain_posteriors(self.initial, self.transition_used, emission)
-        logits = posteriors.log().float()
-        if self.forward_process == "absorbing":
-            mask_column = logits.new_full((*logits.shape[:-1], 1), float("-inf"))
-            logits = torch.cat([logits, mask_column], dim=-1)
-        return logits
+            logits = sample.new_empty((*sample.shape, self.vocab_size), dtype=torch.float32)
+            logits[..., : self.num_states] = absorbing_chain_log_posteriors(
+                *self._tables(sample.shape[1]), sample, self.num_states
+            )
+            logits[..., self.mask_token_id] = float("-inf")
+            return logits
+        # e(y) = q(x_t | x_0 = y) = alpha [y == x_t] + (1 - alpha) / V
+        alpha = self._alpha(timestep, sample.shape[0]).view(-1, 1, 1)
+        emission = clean_token_likelihood(sample, alpha, self.num_states)
+        return markov_chain_posteriors(self.initial, self.transition_used, emission).log().float()
 
 
 def countdown_chain(num_states: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
