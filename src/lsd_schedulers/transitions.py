@@ -26,12 +26,14 @@ MAX_LOG_SCORE = 700.0  # exp overflows float64 just above 709; a score beyond e^
 
 
 def x0_probabilities_from_logits(logits: torch.Tensor, mask_token_id: int | None) -> torch.Tensor:
-    """p(x_0 | x_t) = softmax(logits), with the mask column (if any) forced to probability 0."""
-    logits = logits.double()
+    """p(x_0 | x_t) = softmax(logits) in float64, with the mask column (if any) forced to probability 0."""
+    probs = logits.to(torch.float64, copy=True)
     if mask_token_id is not None:
-        logits = logits.clone()
-        logits[..., mask_token_id] = -torch.inf
-    return torch.softmax(logits, dim=-1)
+        probs[..., mask_token_id] = -torch.inf
+    # exp(l - max l) / sum exp(l - max l), in place on the one float64 copy
+    probs -= probs.amax(dim=-1, keepdim=True)
+    probs.exp_()
+    return probs.div_(probs.sum(dim=-1, keepdim=True))
 
 
 def clean_token_likelihood(sample: torch.Tensor, alpha_t: torch.Tensor, vocab_size: int) -> torch.Tensor:
@@ -140,7 +142,7 @@ def tweedie_absorbing_jumps(
 ) -> torch.Tensor:
     # masked -> y with (alpha_s - alpha_t) / (1 - alpha_t) p(x_0 = y | x_t); revealed tokens never move
     is_masked = (sample == mask_token_id).unsqueeze(-1)
-    return absorbing_unmask_probability(alpha_t, alpha_s) * x0_probs * is_masked
+    return x0_probs * (absorbing_unmask_probability(alpha_t, alpha_s) * is_masked)  # one pass over the vocabulary
 
 
 def euler_unmask_probability(step_size: torch.Tensor, sigma_t: torch.Tensor, alpha_t: torch.Tensor) -> torch.Tensor:
@@ -179,6 +181,8 @@ def tweedie_uniform_jumps(
 
 def scale_jumps_linear(jumps: torch.Tensor, coefficient: float | torch.Tensor) -> torch.Tensor:
     # LSD, linear form (paper Eq. 5): the step uses Phi_k s instead of s, so every jump probability is scaled by Phi_k
+    if not torch.is_tensor(coefficient) and coefficient == 1:
+        return jumps  # the baseline sampler's steps: nothing to scale
     return jumps * coefficient
 
 

@@ -5,7 +5,13 @@ import torch
 
 from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler
 from lsd_schedulers.distillation import DistillationConfig, LSDDistiller
-from lsd_schedulers.distillation.objectives import path_kl_interval_loss, rate_path_kl_interval_loss
+from lsd_schedulers.distillation.objectives import (
+    TINY,
+    path_kl_interval_loss,
+    rate_path_kl_interval_loss,
+    reveal_substep_law,
+    teacher_continuation,
+)
 from lsd_schedulers.metrics.exact import (
     all_strings,
     exact_metrics,
@@ -13,6 +19,7 @@ from lsd_schedulers.metrics.exact import (
     markov_chain_probabilities,
 )
 from lsd_schedulers.models import MarkovChainOracle, countdown_chain, random_chain
+from lsd_schedulers.random_draws import uniform_noise
 from lsd_schedulers.scheduling_lsd import cosine_timesteps, linear_timesteps, power_timesteps
 
 
@@ -159,3 +166,42 @@ def test_ties_in_cost_keep_the_first_candidate():
     candidates = [{"seed": "linear", "cost": 6e-16}, {"seed": "jys", "cost": 1.8e-16}, {"seed": "cosine", "cost": 0.1}]
     assert first_of_the_best(candidates, "cost")["seed"] == "linear"
     assert first_of_the_best([{"seed": "a", "cost": 0.2}, {"seed": "b", "cost": 0.1}], "cost")["seed"] == "b"
+
+
+@pytest.mark.parametrize("end", [0.3, 0.0])
+def test_forced_continuation_equals_the_dense_sum_over_the_teachers_full_steps(end):
+    """The forced continuation runs the teacher's step only at the rows that carry weight (chosen, still masked);
+    its statistics equal sum_j w_j log p*_j and sum_j w_j over the teacher's full steps at every position."""
+    initial, transition = countdown_chain(8)
+    oracle = MarkovChainOracle(initial, transition)
+    teacher = LSDDiscreteScheduler(vocab_size=9, noise_schedule="cosine")
+    generator = torch.Generator().manual_seed(0)
+    clean = torch.randint(0, 8, (6, 40), generator=generator)
+    sample = clean.masked_fill(torch.rand(6, 40, generator=generator) < 0.7, 8)
+    chosen = (sample == 8) & (torch.rand(6, 40, generator=generator) < 0.5)
+    student_tokens = torch.where(chosen, torch.randint(0, 8, (6, 40), generator=generator), sample)
+    t, s, substeps = torch.tensor(0.8, dtype=torch.float64), torch.tensor(end, dtype=torch.float64), 4
+    model_output = oracle(sample)
+    state_before = generator.get_state()
+    stats = teacher_continuation(
+        oracle, teacher, sample, model_output, t, s, substeps, generator, chosen, student_tokens=student_tokens
+    )
+    # the dense reference, on the same draws of the sub-step at which each chosen position is revealed
+    generator.set_state(state_before)
+    times = [t - (t - s) * j / substeps for j in range(substeps + 1)]
+    law = reveal_substep_law(torch.stack([teacher.unmask_probability(times[j], times[j + 1]) for j in range(4)]))
+    remaining, cdf = law.flip(0).cumsum(0).flip(0), law.cumsum(0)
+    cdf[-1] = 1.0
+    assigned = torch.searchsorted(cdf, uniform_noise((6, 40), generator, sample.device), right=True)
+    state, log_mass, move_mass = sample, torch.zeros(6, 40, 9, dtype=torch.float64), torch.zeros(6, 40)
+    for j in range(substeps):
+        output = model_output if j == 0 else oracle(state)
+        jumps, _ = teacher.jump_probabilities(output, state, times[j], times[j + 1])
+        token_probs = jumps / jumps.sum(-1, keepdim=True).clamp_min(TINY)
+        weight = (state == sample) * chosen * (law[j] / remaining[j]).clamp(max=1)
+        log_mass += weight.unsqueeze(-1) * token_probs.clamp_min(TINY).log()
+        move_mass = move_mass + weight
+        state = torch.where(chosen & (assigned == j) & (state == sample), student_tokens, state)
+    assert move_mass.sum() > 10
+    torch.testing.assert_close(stats.move_mass, move_mass.double(), atol=1e-12, rtol=0)
+    torch.testing.assert_close(stats.token_log_mass, log_mass, atol=1e-9, rtol=1e-12)

@@ -180,8 +180,22 @@ def teacher_continuation(
         t_j, t_next = times[j], times[j + 1]
         if j > 0:
             output = denoiser(state, t_j.float().expand(batch_size))
-        jumps, _ = teacher.jump_probabilities(output, state, t_j, t_next)
         unmoved = (state == sample).double()
+        if with_rates:
+            _accumulate_rates(rates, teacher.reverse_rates(output, state, t_j), (t_j - t_next) * unmoved)
+        if forced:
+            # only the chosen positions still masked carry weight: the teacher's step is needed at those rows alone
+            weight = unmoved * chosen * (law[j] / remaining[j]).clamp(max=1)
+            move_mass += weight
+            rows = (weight > 0).nonzero(as_tuple=True)
+            jumps, _ = teacher.jump_probabilities(output[rows].unsqueeze(0), state[rows].unsqueeze(0), t_j, t_next)
+            token_probs = jumps[0] / jumps[0].sum(-1, keepdim=True).clamp_min(TINY)
+            # sum_j w_j log p*_j, the teacher's log-probabilities of the student's tokens
+            token_log_probs = token_probs.clamp_min_(TINY).log_()
+            token_mass.index_put_(rows, weight[rows].unsqueeze(-1) * token_log_probs, accumulate=True)
+            state = torch.where(chosen & (assigned == j) & (state == sample), student_tokens, state)
+            continue
+        jumps, _ = teacher.jump_probabilities(output, state, t_j, t_next)
         total = jumps.sum(-1)
         if chosen is None:
             weight = unmoved * total.clamp(max=1)
@@ -190,25 +204,19 @@ def teacher_continuation(
             weight = unmoved * chosen * (law[j] / remaining[j]).clamp(max=1)
             token_probs = jumps / total.clamp_min(TINY).unsqueeze(-1)
         move_mass += weight
-        if forced:
-            # sum_j w_j log p*_j, the teacher's log-probabilities of the student's tokens
-            token_mass += weight.unsqueeze(-1) * torch.log(token_probs.clamp_min(TINY))
-        else:
-            token_mass += (unmoved if chosen is None else weight).unsqueeze(-1) * token_probs
-            # sum_y w p*_y log p*_y = w (sum_y J_y log J_y - T log T) / T, with p* = J / T
-            negentropy = torch.xlogy(jumps, jumps).sum(-1) - torch.xlogy(total, total)
-            token_negentropy += weight * negentropy / total.clamp_min(TINY)
+        token_mass += (unmoved if chosen is None else weight).unsqueeze(-1) * token_probs
+        # sum_y w p*_y log p*_y = w (sum_y J_y log J_y - T log T) / T, with p* = J / T
+        negentropy = torch.xlogy(jumps, jumps).sum(-1) - torch.xlogy(total, total)
+        token_negentropy += weight * negentropy / total.clamp_min(TINY)
         if not absorbing:
             hazard = total.clamp(max=1)
             hazard_total += unmoved * hazard
             stay_total += unmoved * (1 - hazard)
             hazard_negentropy += unmoved * (torch.xlogy(hazard, hazard) + torch.xlogy(1 - hazard, 1 - hazard))
-        if with_rates:
-            _accumulate_rates(rates, teacher.reverse_rates(output, state, t_j), (t_j - t_next) * unmoved)
         if chosen is None:
             state = sample_jumps(jumps, state, generator) if j < num_substeps - 1 else state
         else:
-            tokens = student_tokens if forced else sample_categorical(jumps, generator)
+            tokens = sample_categorical(jumps, generator)
             state = torch.where(chosen & (assigned == j) & (state == sample), tokens, state)
     return IntervalStatistics(
         sample,
