@@ -2,7 +2,9 @@
 
 The clean sequence x_0 is the hidden state sequence of an HMM whose emission at position j is the forward process
 q(x_t^j | x_0^j). Forward-backward then gives the exact posterior p(x_0^i | x_t) at every position i, which is what a
-perfectly trained denoiser would predict. All recursions run in float64 with per-step normalisation.
+perfectly trained denoiser would predict. All recursions run in float64 with per-step normalisation. Under absorbing
+noise the same posterior has a closed form in the nearest revealed neighbours (`absorbing_chain_log_posteriors`), read
+from tables of log T^k computed in float64 and kept in float32, the dtype of the logits.
 """
 
 import torch
