@@ -7,7 +7,6 @@ from lsd_schedulers.metrics import unigram_kl, violation_rate
 from lsd_schedulers.models import MarkovChainOracle, countdown_chain, random_chain, sample_markov_chain
 from lsd_schedulers.models.markov_oracle import (
     absorbing_chain_log_posteriors,
-    absorbing_emission,
     floored_transition,
     markov_chain_posteriors,
     neighbour_tables,
@@ -39,8 +38,10 @@ def brute_force_posteriors(initial, transition, emission_fn, length: int) -> tor
     return posteriors / posteriors.sum(dim=-1, keepdim=True)
 
 
-def used_transition(transition: torch.Tensor, floor: float) -> torch.Tensor:
-    return (1 - floor) * transition + floor / transition.shape[0]
+def absorbing_emission(sample: torch.Tensor, num_states: int) -> torch.Tensor:
+    """The HMM emission of absorbing noise up to a factor: 1 at a mask, [y == x_t] at a revealed token."""
+    emission = torch.nn.functional.one_hot(sample, num_states + 1)[..., :num_states].double()
+    return emission.masked_fill(sample.unsqueeze(-1) == num_states, 1.0)
 
 
 @pytest.mark.parametrize("floor", [0.0, 1e-4, 0.3])
@@ -59,7 +60,7 @@ def test_absorbing_posteriors_match_brute_force(floor):
             token = noisy[b, j].item()
             return 1.0 if token == NUM_STATES else float(token == y)
 
-        expected = brute_force_posteriors(initial, used_transition(transition, floor), emission, LENGTH)
+        expected = brute_force_posteriors(initial, floored_transition(transition, floor), emission, LENGTH)
         torch.testing.assert_close(probabilities[b, :, :NUM_STATES], expected, atol=1e-6, rtol=0)
         assert (probabilities[b, :, NUM_STATES] == 0).all()
 
@@ -82,7 +83,7 @@ def test_uniform_posteriors_match_brute_force(floor, schedule_name):
             # q(x_t | x_0 = y) = alpha [x_t = y] + (1 - alpha) / V
             return alpha * float(noisy[b, j].item() == y) + (1 - alpha) / NUM_STATES
 
-        expected = brute_force_posteriors(initial, used_transition(transition, floor), emission, LENGTH)
+        expected = brute_force_posteriors(initial, floored_transition(transition, floor), emission, LENGTH)
         torch.testing.assert_close(probabilities_batched[b], expected, atol=1e-6, rtol=0)
         # a scalar timestep gives the same answer as the batched one
         probabilities_scalar = oracle(noisy[b : b + 1], timesteps[b].item()).double().exp()

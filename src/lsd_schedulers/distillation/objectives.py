@@ -183,9 +183,10 @@ def teacher_continuation(
         unmoved = (state == sample).double()
         if with_rates:
             _accumulate_rates(rates, teacher.reverse_rates(output, state, t_j), (t_j - t_next) * unmoved)
+        if chosen is not None:
+            weight = unmoved * chosen * (law[j] / remaining[j]).clamp(max=1)
         if forced:
             # only the chosen positions still masked carry weight: the teacher's step is needed at those rows alone
-            weight = unmoved * chosen * (law[j] / remaining[j]).clamp(max=1)
             move_mass += weight
             rows = (weight > 0).nonzero(as_tuple=True)
             jumps, _ = teacher.jump_probabilities(output[rows].unsqueeze(0), state[rows].unsqueeze(0), t_j, t_next)
@@ -201,7 +202,6 @@ def teacher_continuation(
             weight = unmoved * total.clamp(max=1)
             token_probs = jumps / total.clamp(min=1).unsqueeze(-1)
         else:
-            weight = unmoved * chosen * (law[j] / remaining[j]).clamp(max=1)
             token_probs = jumps / total.clamp_min(TINY).unsqueeze(-1)
         move_mass += weight
         token_mass += (unmoved if chosen is None else weight).unsqueeze(-1) * token_probs

@@ -60,18 +60,6 @@ def floored_transition(transition: torch.Tensor, floor: float) -> torch.Tensor:
     return (1 - floor) * transition + floor / transition.shape[-1]
 
 
-def absorbing_emission(sample: torch.Tensor, num_states: int) -> torch.Tensor:
-    """Emission q(x_t^j | x_0^j = y) up to a constant factor, for absorbing noise, shape [B, L, V] float64.
-
-    Args:
-        sample (`torch.LongTensor`): noisy ids [B, L] in [0, V]; id V is the mask token.
-        num_states (`int`): V.
-    """
-    # e(y) = 1 if x_t == MASK else [y == x_t]   (the factors alpha and 1 - alpha are constant in y and cancel)
-    emission = torch.nn.functional.one_hot(sample, num_states + 1)[..., :num_states].double()
-    return emission.masked_fill(sample.unsqueeze(-1) == num_states, 1.0)
-
-
 def normalize_rows(weights: torch.Tensor) -> torch.Tensor:
     """Divide by the sum over the last dimension (0 / 0 gives NaN: a context of probability zero).
 
@@ -143,8 +131,9 @@ def absorbing_chain_log_posteriors(
 
     A revealed token pins its position, so a masked position depends only on its nearest revealed neighbours a < i < b:
     p(x_0^i = y | x_t) = T^(i-a)(x_a, y) T^(b-i)(y, x_b) / T^(b-a)(x_a, x_b), with the start's law pi T^i when nothing
-    is revealed to the left and 1 when nothing is revealed to the right. Equal to `markov_chain_posteriors` with
-    `absorbing_emission`, and NaN at every position of a sequence whose revealed tokens have probability zero.
+    is revealed to the left and 1 when nothing is revealed to the right. Equal to `markov_chain_posteriors` with the
+    absorbing emission (1 at a mask, [y = x_t] elsewhere), and NaN at every position of a sequence whose revealed
+    tokens have probability zero.
 
     Args:
         left_table, right_table (`torch.Tensor`): `neighbour_tables(initial, transition, L')` with L' >= L, in the
