@@ -18,6 +18,8 @@ def report(tmp_path, monkeypatch):
     monkeypatch.setattr(report, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(report, "DOCS", tmp_path / "docs")
     monkeypatch.setattr(report, "IMAGES", tmp_path / "docs" / "images")
+    monkeypatch.setattr(report, "README", tmp_path / "README.md")
+    (tmp_path / "README.md").write_text(f"# Title\n\n{report.GLANCE_BEGIN}\nstale\n{report.GLANCE_END}\n\nProse.\n")
     (tmp_path / "docs").mkdir()
     yield report
     sys.modules.pop("report", None)
@@ -131,3 +133,29 @@ def test_rows_ahead_of_lsd_plus_are_told_apart_only_when_their_intervals_are(rep
     assert report.beats_every_row([learned, close, far], "fd_teacher") == "**no**: cosine, jys (intervals apart: jys)"
     plain = [{"sampler": name, "metrics": {"kl": value}} for name, value in (("lsd_plus", 0.2), ("cosine", 0.1))]
     assert report.beats_every_row(plain, "kl") == "**no**: cosine"
+
+
+def test_readme_table_is_regenerated_between_its_markers(report, tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    record = fake_text_record()
+    for row in record["rows"]:
+        row["gen_ppl_interval"] = [row["metrics"]["gen_ppl"] * 0.9, row["metrics"]["gen_ppl"] * 1.1]
+    for nfe, scale in ((8, 2.0), (16, 1.5)):
+        record["rows"] += [
+            {"sampler": sampler, "nfe": nfe, "metrics": {"gen_ppl": gen_ppl * scale, "entropy": 4.0, "mauve": 0.3}}
+            for sampler, gen_ppl in (("cosine", 280), ("jys", 260), ("spread", 120))
+        ]
+    record["rows"][3]["unmasking_order"] = "spread"  # lsd_plus at M = 8
+    record["rows"] = [row for row in record["rows"] if not (row["nfe"] == 16 and row["sampler"] == "jys")]
+    (results / "text.json").write_text(json.dumps(record))
+    report.main()
+    readme = (tmp_path / "README.md").read_text()
+    assert "stale" not in readme and readme.startswith("# Title") and readme.endswith("\n\nProse.\n")
+    # the ties for the lowest are both bold; a row's +- is the median half-width of its intervals (here 10%)
+    assert (
+        "| text, text-large teacher (SmolLM2 perplexity, +-10%) | 8 | 600 | 560 | 500 | 520 | **240** "
+        "| **240** (spread) | 100 (N = 256) |" in readme
+    )
+    # M = 16 lacks a jys row, so it is left out rather than shown with a hole
+    assert "| 16 |" not in readme
