@@ -250,6 +250,22 @@ def merge_rows(rows: list[dict], new_rows: list[dict]) -> list[dict]:
     return sorted(kept + new_rows, key=lambda row: row["nfe"])
 
 
+GAP_METRICS = ("gen_ppl", "mauve")  # the text benchmark's metrics that `gap_closed` reports
+
+
+def gap_closed(rows: list[dict], teacher: dict, metrics: list[str]) -> dict[str, dict[str, float]]:
+    """metric -> M -> share of the gap closed by lsd_plus, where euler and lsd_plus rows exist."""
+    closed: dict[str, dict[str, float]] = {}
+    for metric in metrics:
+        for nfe in sorted({row["nfe"] for row in rows}):
+            cells = {row["sampler"]: row["metrics"][metric] for row in rows if row["nfe"] == nfe}
+            if "euler" in cells and "lsd_plus" in cells and cells["euler"] != teacher["metrics"][metric]:
+                # closed(M) = (metric(euler, M) - metric(lsd_plus, M)) / (metric(euler, M) - metric(teacher, N))
+                share = (cells["euler"] - cells["lsd_plus"]) / (cells["euler"] - teacher["metrics"][metric])
+                closed.setdefault(metric, {})[str(nfe)] = round(share, 4)
+    return closed
+
+
 def write_results(
     path: str | os.PathLike, task: str, teacher: dict, rows: list[dict], extra: dict, previous: dict | None = None
 ) -> None:
@@ -270,8 +286,13 @@ def write_results(
         "rows": rows,
         **extra,
     }
+    write_record(path, record)
+
+
+def write_record(path: str | os.PathLike, record: dict) -> None:
+    """Write a results record as JSON: whole, then renamed into place, so a killed run never leaves half a file."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(f"{path}.partial")  # written whole, then renamed: a killed run never leaves half a file
+    partial = Path(f"{path}.partial")
     partial.write_text(json.dumps(record, indent=2) + "\n")
     os.replace(partial, path)
     print(f"wrote {path}")

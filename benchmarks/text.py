@@ -19,7 +19,8 @@ process of its own beside the full run. The judge is the cost, about
 0.5-1 s per sample on 2 cores, so the sampler line-up (`--samplers`) and the metrics (`--metrics`) are arguments.
 Writes benchmarks/results/text.json; `python benchmarks/report.py` turns it into docs/benchmarks.md. With
 `--append`, the teacher and held-out rows of the existing file are kept (the run must use the same teacher steps,
-samples and seeds) and the new rows are added to it, replacing rows of the same sampler and M.
+samples and seeds) and the new rows are added to it, replacing rows of the same sampler and M. Appending runs may go
+side by side on copies of the file (one thread each); `python benchmarks/merge.py` merges the copies back.
 """
 
 import argparse
@@ -31,9 +32,11 @@ from pathlib import Path
 import torch
 from common import (
     DISTILLED,
+    GAP_METRICS,
     cache_folder,
     distil_all,
     folder_fingerprint,
+    gap_closed,
     hand_made,
     keep_best_power,
     learned_values,
@@ -234,19 +237,6 @@ def load_judge_model(path: str | None):
     return AutoModelForCausalLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
 
 
-def gap_closed(rows: list[dict], teacher: dict, metrics: list[str]) -> dict[str, dict[str, float]]:
-    """metric -> M -> share of the gap closed by lsd_plus, where euler and lsd_plus rows exist."""
-    closed: dict[str, dict[str, float]] = {}
-    for metric in metrics:
-        for nfe in sorted({row["nfe"] for row in rows}):
-            cells = {row["sampler"]: row["metrics"][metric] for row in rows if row["nfe"] == nfe}
-            if "euler" in cells and "lsd_plus" in cells and cells["euler"] != teacher["metrics"][metric]:
-                # closed(M) = (metric(euler, M) - metric(lsd_plus, M)) / (metric(euler, M) - metric(teacher, N))
-                share = (cells["euler"] - cells["lsd_plus"]) / (cells["euler"] - teacher["metrics"][metric])
-                closed.setdefault(metric, {})[str(nfe)] = round(share, 4)
-    return closed
-
-
 def power_key(metrics: list[str], teacher: dict):
     """How `power` is chosen: lowest gen_ppl, else highest MAUVE, else entropy closest to the teacher's."""
     if "gen_ppl" in metrics:
@@ -369,7 +359,7 @@ def main(args: argparse.Namespace) -> None:
         wanted += [name for name in hand if name.startswith("spread ")]
     to_distil = [name for name in args.samplers if name in (*DISTILLED, "jys")]
 
-    gap_metrics = [m for m in ("gen_ppl", "mauve") if m in args.metrics]
+    gap_metrics = [m for m in GAP_METRICS if m in args.metrics]
     # the gammas behind the file's `power` rows: this run's when it measures `power`, else the file's
     power_grid = args.power_grid
     if previous is not None and "power" not in args.samplers:
