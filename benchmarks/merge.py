@@ -7,8 +7,8 @@
 
 (copy `<name>-teacher-reference.safetensors` beside each copy too, for text runs that measure fd_teacher). Each copy
 must hold what the file held when it was copied: the same task, teacher row and settings, and the file's commands
-first. The result is what the runs would have written appending one after another: each copy's rows replace rows
-of the same sampler and M, its new commands are listed with `--output` pointing at the file, and `gap_closed` is
+first. The result is what the runs would have written appending one after another: the rows each copy added replace
+rows of the same sampler and M, its new commands are listed with `--output` pointing at the file, and `gap_closed` is
 recomputed from the merged rows.
 """
 
@@ -57,7 +57,7 @@ def merge_records(base: dict, copies: dict[str, dict], output: str) -> dict:
         added = commands_of(record)
         if added[: len(base_commands)] != base_commands:
             raise ValueError(f"{path} does not start with the file's commands: it was not copied from it.")
-        rows = merge_rows(rows, record["rows"])
+        rows = merge_rows(rows, [row for row in record["rows"] if row not in base["rows"]])  # what this run added
         commands += [with_output(command, output) for command in added[len(base_commands) :]]
         merged.update(date=record["date"], machine=record["machine"])
     merged.update(rows=rows, command=commands[-1], commands=commands)

@@ -55,6 +55,18 @@ def test_merge_takes_each_copys_rows_and_commands_and_recomputes_the_gap():
     assert base["rows"] == [row("euler", 8, 1400.0), row("lsd_plus", 8, 1000.0)]  # the inputs are left as they were
 
 
+def test_a_copy_does_not_undo_what_an_earlier_copy_replaced():
+    base = text_record([row("euler", 8, 1400.0), row("lsd_plus", 8, 1000.0)], [BASE_COMMAND])
+    replaced = appended(base, [row("lsd_plus", 8, 950.0)], "python x.py --output a.json")
+    untouched = appended(base, [row("euler", 16, 1200.0)], "python x.py --output b.json")
+    merged = merge_records(base, {"a": replaced, "b": untouched}, "text.json")
+    assert [(r["sampler"], r["nfe"], r["metrics"]["gen_ppl"]) for r in merged["rows"]] == [
+        ("euler", 8, 1400.0),
+        ("lsd_plus", 8, 950.0),
+        ("euler", 16, 1200.0),
+    ]
+
+
 def test_merge_refuses_a_copy_of_another_run():
     base = text_record([row("euler", 8, 1400.0)], [BASE_COMMAND])
     other_teacher = {**appended(base, [], "python x.py"), "teacher": {"sampler": "tweedie", "nfe": 128}}
