@@ -253,10 +253,11 @@ def merge_rows(rows: list[dict], new_rows: list[dict]) -> list[dict]:
 GAP_METRICS = ("gen_ppl", "mauve")  # the text benchmark's metrics that `gap_closed` reports
 
 
-def gap_closed(rows: list[dict], teacher: dict, metrics: list[str]) -> dict[str, dict[str, float]]:
-    """metric -> M -> share of the gap closed by lsd_plus, where euler and lsd_plus rows exist."""
+def gap_closed(rows: list[dict], teacher: dict, measured: list[str]) -> dict[str, dict[str, float]]:
+    """metric -> M -> share of the gap closed by lsd_plus, for the `GAP_METRICS` among `measured`, where euler and
+    lsd_plus rows exist."""
     closed: dict[str, dict[str, float]] = {}
-    for metric in metrics:
+    for metric in (metric for metric in GAP_METRICS if metric in measured):
         for nfe in sorted({row["nfe"] for row in rows}):
             cells = {row["sampler"]: row["metrics"][metric] for row in rows if row["nfe"] == nfe}
             if "euler" in cells and "lsd_plus" in cells and cells["euler"] != teacher["metrics"][metric]:
@@ -264,6 +265,11 @@ def gap_closed(rows: list[dict], teacher: dict, metrics: list[str]) -> dict[str,
                 share = (cells["euler"] - cells["lsd_plus"]) / (cells["euler"] - teacher["metrics"][metric])
                 closed.setdefault(metric, {})[str(nfe)] = round(share, 4)
     return closed
+
+
+def commands_of(record: dict) -> list[str]:
+    """Every command that wrote a results record, in order."""
+    return record.get("commands", [record["command"]])
 
 
 def write_results(
@@ -276,7 +282,7 @@ def write_results(
     """
     command = "python " + shlex.join(sys.argv)  # pasteable: arguments like power(0.5) stay quoted
     if previous is not None:
-        extra = {"commands": [*previous.get("commands", [previous["command"]]), command], **extra}
+        extra = {"commands": [*commands_of(previous), command], **extra}
     record = {
         "task": task,
         "command": command,

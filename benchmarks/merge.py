@@ -17,14 +17,9 @@ import json
 import shlex
 from pathlib import Path
 
-from common import GAP_METRICS, gap_closed, merge_rows, write_record
+from common import commands_of, gap_closed, merge_rows, write_record
 
 PER_RUN = ("rows", "command", "commands", "date", "machine", "gap_closed")  # the fields a run may change
-
-
-def commands_of(record: dict) -> list[str]:
-    """Every command that wrote the record, in order."""
-    return record.get("commands", [record["command"]])
 
 
 def with_output(command: str, output: str) -> str:
@@ -62,8 +57,7 @@ def merge_records(base: dict, copies: dict[str, dict], output: str) -> dict:
         merged.update(date=record["date"], machine=record["machine"])
     merged.update(rows=rows, command=commands[-1], commands=commands)
     if "gap_closed" in base:
-        metrics = [metric for metric in GAP_METRICS if metric in base["evaluation"]["metrics"]]
-        merged["gap_closed"] = gap_closed(rows, base["teacher"], metrics)
+        merged["gap_closed"] = gap_closed(rows, base["teacher"], base["evaluation"]["metrics"])
     return merged
 
 

@@ -32,7 +32,6 @@ from pathlib import Path
 import torch
 from common import (
     DISTILLED,
-    GAP_METRICS,
     cache_folder,
     distil_all,
     folder_fingerprint,
@@ -359,7 +358,6 @@ def main(args: argparse.Namespace) -> None:
         wanted += [name for name in hand if name.startswith("spread ")]
     to_distil = [name for name in args.samplers if name in (*DISTILLED, "jys")]
 
-    gap_metrics = [m for m in GAP_METRICS if m in args.metrics]
     # the gammas behind the file's `power` rows: this run's when it measures `power`, else the file's
     power_grid = args.power_grid
     if previous is not None and "power" not in args.samplers:
@@ -407,7 +405,7 @@ def main(args: argparse.Namespace) -> None:
             rows,
             {
                 "data": data,
-                "gap_closed": gap_closed(rows, teacher, gap_metrics),
+                "gap_closed": gap_closed(rows, teacher, args.metrics),
                 "distillation": distillation,
                 "evaluation": {
                     "metrics": args.metrics,
