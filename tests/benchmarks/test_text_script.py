@@ -154,6 +154,9 @@ def test_text_benchmark_writes_every_row_and_metric(tmp_path):
     assert json.loads(output.read_text())["teacher"]["metrics"] == record["teacher"]["metrics"]
     result = subprocess.run([*appended, "--samples", "4"], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0 and "--append" in result.stderr and "samples" in result.stderr
+    assert grown["precision"] == "fp32"  # a file holds one teacher precision
+    result = subprocess.run([*appended, "--precision", "bf16"], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "precision" in result.stderr
     # a teacher trained further in place is another teacher: its rows do not join the old teacher's
     model = MaskedDiffusionTransformer.from_pretrained(tmp_path / "teacher" / "transformer")
     with torch.no_grad():
@@ -217,3 +220,27 @@ def test_reference_only_draws_the_reference_that_a_full_run_then_reads(tmp_path,
         text_script.parse_args(argv + ["--output", str(tmp_path / "result.json")]), denoiser, baseline, seq_len
     )
     assert torch.equal(read, drawn.long()) and "teacher reference samples" not in capsys.readouterr().out
+
+
+def test_bf16_teacher_predicts_as_fp32_and_draws_its_own_reference(tmp_path, text_script, capsys):
+    tiny_teacher(tmp_path / "teacher")
+    fp32, baseline, tokenizer, seq_len = text_script.load_teacher(tmp_path / "teacher")
+    bf16, *_ = text_script.load_teacher(tmp_path / "teacher", "bf16")
+    sample = torch.randint(0, len(tokenizer), (4, seq_len))
+    sample[:, ::2] = tokenizer.mask_token_id
+    times = torch.full((4,), 0.5)
+    exact, autocast = fp32(sample, times).log_softmax(-1), bf16(sample, times).log_softmax(-1)
+    assert autocast.dtype == torch.float32
+    finite = exact.isfinite()
+    assert torch.equal(finite, autocast.isfinite())
+    assert (exact[finite] - autocast[finite]).abs().max() < 0.1  # bf16 keeps about 3 significant digits
+    with pytest.raises(ValueError, match="precision"):
+        text_script.load_teacher(tmp_path / "teacher", "fp16")
+
+    argv = ["--teacher_model", str(tmp_path / "teacher"), "--samples", "4", "--teacher_steps", "4"]
+    output = ["--output", str(tmp_path / "result.json"), "--reference_only"]
+    text_script.main(text_script.parse_args([*argv, *output]))
+    text_script.main(text_script.parse_args([*argv, *output, "--precision", "bf16"]))
+    assert "holds another draw" in capsys.readouterr().out  # the fp32 reference is not reused for bf16
+    with safe_open(str(tmp_path / "result-teacher-reference.safetensors"), "pt") as handle:
+        assert handle.metadata()["precision"] == "bf16"
