@@ -42,7 +42,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--teacher_model", default=None, help="a countdown or text teacher folder; default: the exact countdown oracle"
     )
-    parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"), help="of a trained teacher")
+    parser.add_argument(
+        "--precision",
+        default="bf16",
+        choices=("fp32", "bf16"),
+        help="of a trained teacher (text too since 2026-12-07; objective-check-text.json was drawn in fp32)",
+    )
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--order", default="random", help="the unmasking order of every schedule")
     parser.add_argument("--hand_made", nargs="*", default=["power(0.3)"], help="names from the hand-made line-up")
@@ -88,7 +93,7 @@ def task_setup(args: argparse.Namespace) -> dict:
     """The denoiser, baseline, sequence length and task name, and the metric: samples -> one value per sample."""
     if args.teacher_model is not None and (Path(args.teacher_model) / "tokenizer").is_dir():
         torch.set_num_threads(args.threads)
-        denoiser, baseline, tokenizer, seq_len = load_teacher(Path(args.teacher_model))
+        denoiser, baseline, tokenizer, seq_len = load_teacher(Path(args.teacher_model), args.precision)
         judge, judge_tokenizer = load_judge_model(args.judge)
 
         def judge_nll(samples: torch.LongTensor) -> torch.Tensor:
@@ -170,6 +175,7 @@ def main(args: argparse.Namespace) -> None:
             f"path_kl {objective[0]:+.3f} +- {objective[1]:.3f}"
         )
     protocol = {key: getattr(args, key) for key in ("reference", "samples", "batches", "batch_size", "eval_seed")}
+    protocol["precision"] = args.precision if args.teacher_model else "float64 (oracle)"
     task = f"objective-check ({setup['task']})"
     write_results(args.output, task, {"nfe": args.teacher_ratio * args.steps}, rows, protocol)
 

@@ -28,7 +28,9 @@ def test_objective_check_scores_hand_made_and_results_rows_against_the_reference
         tmp_path, "--hand_made", "power(0.3)", "cosine", "--results", str(results), "--rows", "lsd_plus_random"
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = {row["sampler"]: row for row in json.loads(output.read_text())["rows"]}
+    record = json.loads(output.read_text())
+    assert record["precision"] == "float64 (oracle)"
+    rows = {row["sampler"]: row for row in record["rows"]}
     assert list(rows) == ["power(0.3)", "cosine", "lsd_plus_random"]
     assert rows["lsd_plus_random"]["timesteps"] == learned
     assert rows["power(0.3)"]["against_reference"] == {"violation_rate": [0.0, 0.0], "path_kl": [0.0, 0.0]}
@@ -60,7 +62,7 @@ def test_objective_check_scores_text_schedules_by_the_judge_per_sample(tmp_path)
     result = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads(output.read_text())
-    assert record["task"] == "objective-check (text)"
+    assert record["task"] == "objective-check (text)" and record["precision"] == "bf16"  # the default, as countdown
     rows = {row["sampler"]: row for row in record["rows"]}
     assert list(rows) == ["tweedie", "cosine"] and rows["tweedie"]["unmasking_order"] == "spread"
     assert rows["cosine"]["against_reference"] == {"judge_nll": [0.0, 0.0], "path_kl": [0.0, 0.0]}
