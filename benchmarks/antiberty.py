@@ -23,12 +23,12 @@ import torch
 from common import (
     cache_folder,
     distil_all,
-    folder_fingerprint,
     hand_made,
     keep_best_power,
     learned_values,
     spread_made,
     variant,
+    weights_digest,
     write_results,
 )
 
@@ -124,7 +124,7 @@ def main(args: argparse.Namespace) -> None:
         "split_evaluations": args.split_evaluations,
         "coefficient_rounds": args.coefficient_rounds,
     }
-    teacher_key = {"model": folder_fingerprint(args.model), "prefix": args.prefix, "precision": args.precision}
+    teacher_key = {"model": weights_digest(args.model), "prefix": args.prefix, "precision": args.precision}
     cache = {"cache_dir": cache_folder(args.output), "cache_key": teacher_key}
     rows = []
     for steps in args.steps:

@@ -18,7 +18,12 @@ import torch
 import lsd_schedulers
 from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler
 from lsd_schedulers.distillation import DistillationConfig, LSDDistiller
-from lsd_schedulers.distillation.checkpointing import publish_checkpoint
+from lsd_schedulers.distillation.checkpointing import (
+    list_checkpoints,
+    load_checkpoint,
+    publish_checkpoint,
+    save_checkpoint,
+)
 from lsd_schedulers.distillation.jys import jys_schedule
 from lsd_schedulers.distillation.search import boundary_candidates
 from lsd_schedulers.hand_made import (  # noqa: F401  (the benchmark scripts import the line-up from here)
@@ -63,8 +68,9 @@ def distil_all(
         teacher_ratio (`int`, defaults to 8): the distillation teacher takes N = teacher_ratio * M steps.
         start_states (`Callable`, *optional*): x_1 with conditioning in place (`Teacher.start_states`).
         cache_dir (`str` or `os.PathLike`, *optional*): each finished sampler is saved here (`cached_distillation`),
-            and a rerun with the same settings loads it instead of distilling again: a killed benchmark loses at
-            most the sampler it was distilling.
+            and a rerun with the same settings loads it instead of distilling again; the sampler being distilled
+            is checkpointed after every step beside it (`resumable_fit`), so a killed benchmark loses at most one
+            step.
         cache_key (`dict`, *optional*): what else identifies a run besides its config (the teacher's folder...).
         **settings: more `DistillationConfig` fields (batch_size, seq_len...).
     """
@@ -80,15 +86,18 @@ def distil_all(
         config = DistillationConfig(
             num_student_steps=steps, num_teacher_steps=teacher_ratio * steps, **{**settings, **fields}
         )
+        entry, entry_key = f"{name}-m{steps}", {**key, "config": asdict(config)}
 
-        def distil(config=config, name=name) -> tuple:
-            start = time.perf_counter()
-            distiller = LSDDistiller(denoiser, baseline, config, start=start_states).fit()
-            seconds = time.perf_counter() - start
+        def distil(config=config, name=name, entry=entry, entry_key=entry_key) -> tuple:
+            distiller = LSDDistiller(denoiser, baseline, config, start=start_states)
+            partial = None if cache_dir is None else Path(cache_dir) / f"{entry}.partial"
+            seconds = resumable_fit(distiller, partial, entry_key)
             print(f"  distilled {name} (M={steps}, {distiller.order} order) in {seconds:.0f} s", flush=True)
             return distiller.to_scheduler(), seconds, distiller.search_summary()
 
-        results[name] = cached_distillation(cache_dir, f"{name}-m{steps}", {**key, "config": asdict(config)}, distil)
+        results[name] = cached_distillation(cache_dir, entry, entry_key, distil)
+        if cache_dir is not None:  # the finished sampler is saved: its checkpoints are no longer needed
+            shutil.rmtree(Path(cache_dir) / f"{entry}.partial", ignore_errors=True)
     if "jys" in names:
         config = DistillationConfig(
             num_student_steps=steps, num_teacher_steps=teacher_ratio * steps, scheduler_type="lsd", **settings
@@ -106,6 +115,40 @@ def distil_all(
     return results
 
 
+def resumable_fit(distiller: LSDDistiller, folder: str | os.PathLike | None, key: dict) -> float:
+    """Run `distiller` to the end, checkpointing it after every step in `folder` together with `key`; a checkpoint
+    left there by a killed run with the same key is resumed (the result is the uninterrupted run's), one with
+    another key is discarded. The caller removes the folder once the result is saved elsewhere. Returns the seconds
+    spent, resumed runs' included.
+
+    Args:
+        distiller (`LSDDistiller`): a fresh run. folder (`str` or `os.PathLike`, *optional*): None: no checkpoints.
+        key (`dict`): JSON-able settings that identify the run (as `cached_distillation`'s).
+    """
+    start, before = time.perf_counter(), 0.0
+    if folder is None:
+        distiller.fit()
+        return time.perf_counter() - start
+    folder, key = Path(folder), json.loads(json.dumps(key, default=str))
+    found = list_checkpoints(folder)
+    if found:
+        state = load_checkpoint(found[-1])
+        if state.get("key") == key:
+            distiller.load_state_dict(state["distiller"])
+            before = state["seconds"]
+            print(f"  resuming {folder.name} at step {distiller.global_step} of {distiller.total_steps}", flush=True)
+        else:
+            print(f"  {folder} holds a run with other settings; starting again", flush=True)
+            shutil.rmtree(folder)
+
+    def checkpoint(_log: dict) -> None:
+        state = {"key": key, "seconds": before + time.perf_counter() - start, "distiller": distiller.state_dict()}
+        save_checkpoint(state, folder, distiller.global_step, total_limit=1)
+
+    distiller.fit(callback=checkpoint)
+    return before + time.perf_counter() - start
+
+
 def source_digest() -> str:
     """A hash of the package's source: a cached sampler made by other code is distilled again."""
     digest = hashlib.sha256()
@@ -114,26 +157,16 @@ def source_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def weights_digest(path: str | os.PathLike) -> str:
+def weights_digest(path: str | os.PathLike | None) -> str | None:
     """A hash of the contents of a teacher folder's weight files (training checkpoints excluded): the same on every
-    clone, different once the teacher is trained further in place."""
+    clone, different once the teacher is trained further in place; None stays None (no folder: the exact oracle)."""
+    if path is None:
+        return None
     root, digest = Path(path), hashlib.sha256()
     for file in sorted(root.rglob("*.safetensors")):
         if "checkpoints" not in file.relative_to(root).parts:
             digest.update(str(file.relative_to(root)).encode() + file.read_bytes())
     return digest.hexdigest()[:16]
-
-
-def folder_fingerprint(path: str | os.PathLike | None) -> str | None:
-    """The path with a hash of the names, sizes and modification times of its weights and configs (a teacher
-    retrained in place gets a new one); None stays None."""
-    if path is None:
-        return None
-    root, digest = Path(path), hashlib.sha256()
-    for file in sorted(p for pattern in ("*.safetensors", "*.json") for p in root.rglob(pattern)):
-        if "checkpoints" not in file.relative_to(root).parts:  # training's own checkpoints are not the teacher
-            digest.update(f"{file.relative_to(root)}:{file.stat().st_size}:{file.stat().st_mtime_ns}".encode())
-    return f"{path}@{digest.hexdigest()[:16]}"
 
 
 def cache_folder(output: str | os.PathLike) -> Path:

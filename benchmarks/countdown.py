@@ -19,7 +19,6 @@ from common import (
     POWER_GRID,
     cache_folder,
     distil_all,
-    folder_fingerprint,
     hand_made,
     keep_best_power,
     learned_values,
@@ -28,6 +27,7 @@ from common import (
     previous_results,
     spread_made,
     variant,
+    weights_digest,
     write_results,
 )
 
@@ -166,7 +166,7 @@ def main(args: argparse.Namespace) -> None:
         "split_evaluations": args.split_evaluations,
     }
     teacher_key = {
-        "teacher_model": folder_fingerprint(args.teacher_model),
+        "teacher_model": weights_digest(args.teacher_model),
         "num_states": args.num_states,
         "precision": precision,
     }

@@ -21,7 +21,6 @@ from common import (
     POWER_GRID,
     cache_folder,
     distil_all,
-    folder_fingerprint,
     hand_made,
     keep_best_power,
     learned_values,
@@ -29,6 +28,7 @@ from common import (
     previous_results,
     spread_made,
     variant,
+    weights_digest,
     write_results,
 )
 
@@ -175,7 +175,7 @@ def main(args: argparse.Namespace) -> None:
             seq_len=seq_len,
             split_evaluations=args.split_evaluations,
             cache_dir=cache_folder(args.output),
-            cache_key={"teacher": folder_fingerprint(args.teacher), "guidance_scale": args.guidance_scale},
+            cache_key={"teacher": weights_digest(args.teacher), "guidance_scale": args.guidance_scale},
         )
         powers = {f"power({gamma})" for gamma in args.power_grid}
         samplers = {}

@@ -664,7 +664,8 @@ def main() -> None:
         "every number comes from the command shown with its table. The scripts write their results file after "
         "every M and keep each distilled sampler in `benchmarks/results/<task>-distilled/` (not committed): a rerun "
         "of a killed command with the same settings, teacher and package source loads the samplers it finished "
-        "instead of distilling them again.\n"
+        "instead of distilling them again, and resumes the one it was distilling from its last step (checkpointed "
+        "in `<task>-distilled/<sampler>-m<M>.partial/`).\n"
     ]
     for task in ("countdown-oracle", "countdown-trained"):
         if record := load(task):

@@ -37,7 +37,6 @@ from common import (
     DISTILLED,
     cache_folder,
     distil_all,
-    folder_fingerprint,
     gap_closed,
     hand_made,
     keep_best_power,
@@ -388,7 +387,7 @@ def main(args: argparse.Namespace) -> None:
     settings = {"batch_size": args.train_batch_size, "seq_len": seq_len, "split_evaluations": args.split_evaluations}
     cache = {
         "cache_dir": cache_folder(args.output),
-        "cache_key": {"teacher_model": folder_fingerprint(args.teacher_model), "precision": args.precision},
+        "cache_key": {"teacher_model": weights_digest(args.teacher_model), "precision": args.precision},
     }
     for steps in args.steps:
         distilled = {}

@@ -15,7 +15,6 @@ import common  # noqa: E402
 from common import (  # noqa: E402
     cache_folder,
     distil_all,
-    folder_fingerprint,
     merge_rows,
     previous_results,
     variant,
@@ -88,20 +87,6 @@ def test_distil_all_reloads_finished_samplers_and_distils_again_when_settings_or
     assert not list(cache["cache_dir"].glob(".*"))  # no temporary folder left behind
 
 
-def test_folder_fingerprint_changes_when_the_teacher_is_rewritten(tmp_path):
-    (tmp_path / "transformer").mkdir()
-    weights = tmp_path / "transformer" / "model.safetensors"
-    weights.write_bytes(b"first")
-    before = folder_fingerprint(tmp_path)
-    assert before.startswith(f"{tmp_path}@") and folder_fingerprint(tmp_path) == before
-    (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "state.json").write_text("{}")
-    assert folder_fingerprint(tmp_path) == before  # training checkpoints are not the teacher
-    weights.write_bytes(b"second, longer")
-    assert folder_fingerprint(tmp_path) != before
-    assert folder_fingerprint(None) is None
-
-
 def test_weights_digest_follows_the_weights_not_the_clone(tmp_path):
     (tmp_path / "transformer").mkdir()
     weights = tmp_path / "transformer" / "model.safetensors"
@@ -113,3 +98,42 @@ def test_weights_digest_follows_the_weights_not_the_clone(tmp_path):
     assert weights_digest(tmp_path) == before
     weights.write_bytes(b"trained further")
     assert weights_digest(tmp_path) != before
+    assert weights_digest(None) is None  # the exact oracle has no folder
+
+
+def test_a_killed_distillation_resumes_from_its_last_step_to_the_uninterrupted_result(tmp_path, monkeypatch, capsys):
+    oracle = MarkovChainOracle(*countdown_chain(8))
+    baseline = LSDDiscreteScheduler(vocab_size=9, mask_token_id=8)
+    uninterrupted = distil_all(oracle, baseline, 4, ["lsd_plus"], 2, **TINY)["lsd_plus"][0]
+
+    cache = {"cache_dir": tmp_path / "task-distilled", "cache_key": {"teacher_model": "oracle"}}
+    original_step, calls = LSDDistiller.step, []
+
+    def killed_at_the_fifth_step(self):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return original_step(self)
+
+    monkeypatch.setattr(LSDDistiller, "step", killed_at_the_fifth_step)
+    with pytest.raises(KeyboardInterrupt):
+        distil_all(oracle, baseline, 4, ["lsd_plus"], 2, **cache, **TINY)
+    partial = cache["cache_dir"] / "lsd_plus-m4.partial"
+    assert [path.name for path in partial.iterdir()] == ["checkpoint-4"]  # the newest only
+    assert not (cache["cache_dir"] / "lsd_plus-m4").exists()
+
+    monkeypatch.setattr(LSDDistiller, "step", original_step)
+    resumed, seconds, _ = distil_all(oracle, baseline, 4, ["lsd_plus"], 2, **cache, **TINY)["lsd_plus"]
+    assert "resuming lsd_plus-m4.partial at step 4 of" in capsys.readouterr().out
+    assert resumed.config.timesteps == uninterrupted.config.timesteps
+    assert resumed.config.coefficients == uninterrupted.config.coefficients
+    assert seconds > 0 and not partial.exists()  # the finished sampler is cached; its checkpoints are gone
+
+    # checkpoints of a run with other settings are not resumed
+    calls.clear()
+    monkeypatch.setattr(LSDDistiller, "step", killed_at_the_fifth_step)
+    with pytest.raises(KeyboardInterrupt):
+        distil_all(oracle, baseline, 4, ["lsd_plus"], 2, **cache, **{**TINY, "batch_size": 4})
+    monkeypatch.setattr(LSDDistiller, "step", original_step)
+    distil_all(oracle, baseline, 4, ["lsd_plus"], 2, **cache, **{**TINY, "seed": 1})
+    assert "holds a run with other settings; starting again" in capsys.readouterr().out
