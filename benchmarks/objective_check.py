@@ -43,10 +43,7 @@ def parse_args() -> argparse.Namespace:
         "--teacher_model", default=None, help="a countdown or text teacher folder; default: the exact countdown oracle"
     )
     parser.add_argument(
-        "--precision",
-        default="bf16",
-        choices=("fp32", "bf16"),
-        help="of a trained teacher (text too since 2026-12-07; objective-check-text.json was drawn in fp32)",
+        "--precision", default="bf16", choices=("fp32", "bf16"), help="of a trained teacher (countdown or text)"
     )
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--order", default="random", help="the unmasking order of every schedule")

@@ -387,7 +387,7 @@ def main(args: argparse.Namespace) -> None:
     settings = {"batch_size": args.train_batch_size, "seq_len": seq_len, "split_evaluations": args.split_evaluations}
     cache = {
         "cache_dir": cache_folder(args.output),
-        "cache_key": {"teacher_model": weights_digest(args.teacher_model), "precision": args.precision},
+        "cache_key": {"teacher_model": protocol["teacher_weights"], "precision": args.precision},
     }
     for steps in args.steps:
         distilled = {}
