@@ -87,17 +87,17 @@ def distil_all(
             num_student_steps=steps, num_teacher_steps=teacher_ratio * steps, **{**settings, **fields}
         )
         entry, entry_key = f"{name}-m{steps}", {**key, "config": asdict(config)}
+        partial = None if cache_dir is None else Path(cache_dir) / f"{entry}.partial"
 
-        def distil(config=config, name=name, entry=entry, entry_key=entry_key) -> tuple:
+        def distil(config=config, name=name, partial=partial, entry_key=entry_key) -> tuple:
             distiller = LSDDistiller(denoiser, baseline, config, start=start_states)
-            partial = None if cache_dir is None else Path(cache_dir) / f"{entry}.partial"
             seconds = resumable_fit(distiller, partial, entry_key)
             print(f"  distilled {name} (M={steps}, {distiller.order} order) in {seconds:.0f} s", flush=True)
             return distiller.to_scheduler(), seconds, distiller.search_summary()
 
         results[name] = cached_distillation(cache_dir, entry, entry_key, distil)
-        if cache_dir is not None:  # the finished sampler is saved: its checkpoints are no longer needed
-            shutil.rmtree(Path(cache_dir) / f"{entry}.partial", ignore_errors=True)
+        if partial is not None:  # the finished sampler is saved: its checkpoints are no longer needed
+            shutil.rmtree(partial, ignore_errors=True)
     if "jys" in names:
         config = DistillationConfig(
             num_student_steps=steps, num_teacher_steps=teacher_ratio * steps, scheduler_type="lsd", **settings
