@@ -329,3 +329,19 @@ def test_path_kl_ranks_schedules_like_the_true_error(oracle):
     # measured here: path-KL 14.6 vs 9.5, violation rates 0.128 vs 0.104 (binomial standard error about 0.003)
     assert violations[0.5] < violations[1.0]
     assert path_kl[0.5] < 0.8 * path_kl[1.0]
+
+
+def test_skipping_refine_and_coefficients_returns_the_selected_seed(oracle):
+    """The seed stages draw their own random numbers, so the later stages do not change which seed wins; with no
+    refinement and no coefficient rounds the sampler is that seed with Phi = 1 (docs/distillation.md: what `verify`
+    keeps whenever no later candidate is lower by 2 standard errors)."""
+    full = LSDDistiller(oracle, baseline(), small_config()).fit()
+    seeds_only = LSDDistiller(oracle, baseline(), small_config(refine_sweeps=0, coefficient_rounds=0)).fit()
+    assert seeds_only.total_steps < full.total_steps
+    chosen = seeds_only.search_summary()["best_seed"]
+    assert chosen == full.search_summary()["best_seed"]
+    assert seeds_only.search_state["verified"]["kept"] == chosen["seed"]
+    scheduler = seeds_only.to_scheduler()
+    assert scheduler.config.unmasking_order == chosen["order"]
+    assert scheduler.config.timesteps == pytest.approx(chosen["times"], abs=1e-12)
+    assert scheduler.config.coefficients == pytest.approx([1.0] * 4, abs=1e-12)
