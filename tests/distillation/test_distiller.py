@@ -345,3 +345,33 @@ def test_skipping_refine_and_coefficients_returns_the_selected_seed(oracle):
     assert scheduler.config.unmasking_order == chosen["order"]
     assert scheduler.config.timesteps == pytest.approx(chosen["times"], abs=1e-12)
     assert scheduler.config.coefficients == pytest.approx([1.0] * 4, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("order", "objective"), [("random", "path_kl"), ("spread", "path_kl"), ("random", "rate_path_kl")]
+)
+def test_coefficient_rounds_equal_one_adam_over_all_intervals(oracle, order, objective):
+    """Each Phi_k is optimised on its own interval while the rollout goes on (one interval's statistics in memory):
+    round after round, the coefficients and the optimizer's state are those of one Adam on the whole rollout's loss."""
+    config = small_config(scheduler_type="lsd", unmasking_order=order, objective=objective, learning_rate=0.1)
+    distiller, reference = LSDDistiller(oracle, baseline(), config), LSDDistiller(oracle, baseline(), config)
+    assert [name for name, _ in distiller.stages] == ["coefficients", "verify"]
+    start_values = torch.tensor([-0.3, 0.2, -0.1, 0.1], dtype=torch.float64)  # away from Phi = 1, where all is still
+    for run in (distiller, reference):
+        run.parameters.log_coefficients.data.copy_(start_values)
+    optimizer = torch.optim.Adam([reference.parameters.log_coefficients], lr=config.learning_rate)
+    for index in range(config.coefficient_rounds):
+        distiller.step()
+        generator = reference.generator(3, index)
+        start = reference.start_states(generator)
+        statistics, _ = reference.rollout(reference.times(), reference.coefficients(), start, generator)
+        for _ in range(config.adam_steps_per_round):
+            optimizer.zero_grad()
+            reference.interval_losses(statistics, reference.parameters.coefficients()).mean().backward()
+            optimizer.step()
+    assert (reference.coefficients()[:-1].log() - start_values[:-1]).abs().min() > 1e-3  # every step's Phi moved
+    assert torch.allclose(distiller.coefficients(), reference.coefficients(), rtol=1e-10, atol=0)
+    state, expected = distiller.optimizer.state_dict()["state"][0], optimizer.state_dict()["state"][0]
+    assert state.keys() == expected.keys()
+    for key in expected:
+        assert torch.allclose(state[key], expected[key], rtol=1e-8, atol=1e-30), key

@@ -36,9 +36,9 @@ from ..time_grids import cosine_timesteps, linear_timesteps, power_timesteps
 from ..validation import check_integer
 from .config import DistillationConfig
 from .model_card import distillation_model_card
-from .objectives import INTERVAL_LOSSES, paper_interval_loss
+from .objectives import INTERVAL_LOSSES, IntervalStatistics, paper_interval_loss
 from .parameters import StudentParameters
-from .rollouts import paper_rollout, path_kl_rollout, relaxed_start, student_prefix
+from .rollouts import paper_rollout, path_kl_rollout, path_kl_steps, relaxed_start, student_prefix
 from .search import boundary_candidates, golden_section_propose, golden_section_record, golden_section_start
 
 
@@ -247,19 +247,17 @@ class LSDDistiller:
 
     def rollout(self, times, coefficients, start, generator, order: str | None = None, **kwargs):
         """`path_kl_rollout` of the student in `order` (default: its current order)."""
-        return path_kl_rollout(
-            self.denoiser,
-            self.student(order),
-            self.teacher,
-            times,
-            coefficients,
-            start,
-            self.config.substeps,
-            generator,
-            with_rates=self.config.objective == "rate_path_kl",
-            forced=self.config.objective == "path_kl",
-            **kwargs,
-        )
+        arguments = (self.denoiser, self.student(order), self.teacher, times, coefficients, start)
+        return path_kl_rollout(*arguments, self.config.substeps, generator, **self._rollout_options(kwargs))
+
+    def rollout_steps(self, times, coefficients, start, generator, order: str | None = None, **kwargs):
+        """`path_kl_steps` of the student in `order` (default: its current order): one step at a time."""
+        arguments = (self.denoiser, self.student(order), self.teacher, times, coefficients, start)
+        return path_kl_steps(*arguments, self.config.substeps, generator, **self._rollout_options(kwargs))
+
+    def _rollout_options(self, kwargs: dict) -> dict:
+        objective = self.config.objective
+        return {"with_rates": objective == "rate_path_kl", "forced": objective == "path_kl", **kwargs}
 
     def path_kl_per_sequence(
         self,
@@ -517,13 +515,59 @@ class LSDDistiller:
         return {"kept": kept, "path_kl_difference": difference, "standard_error": error}
 
     def _coefficients_step(self, index: int) -> dict:
+        # Interval k's loss depends on Phi_k alone and Adam is elementwise, so optimising each Phi_k on its interval
+        # as the rollout produces it gives the joint optimisation's result with one interval's statistics in memory.
         generator = self.generator(3, index)
-        stats, _ = self.rollout(self.times(), self.coefficients(), self.start_states(generator), generator)
+        steps = self.rollout_steps(self.times(), self.coefficients(), self.start_states(generator), generator)
+        states, first, last = [], 0.0, 0.0
+        for k, (statistics, _) in enumerate(steps):
+            state, (before, after) = self._adam_on_coefficient(k, statistics)
+            states.append(state)
+            first, last = first + before, last + after
+        # the run's optimizer state, put together from its coefficients' slices (their step counts agree)
+        self.optimizer.state[self.parameters.log_coefficients] = {
+            key: value if value.dim() == 0 else torch.cat([state[key] for state in states])
+            for key, value in states[0].items()
+        }
+        name = self.config.objective
+        return {
+            name: self.mean_over_processes(torch.tensor([first])),
+            f"{name}_after": self.mean_over_processes(torch.tensor([last])),
+        }
 
-        def loss_fn():
-            return self.interval_losses(stats, self.parameters.coefficients()).mean()
+    def _adam_on_coefficient(self, index: int, statistics: IntervalStatistics) -> tuple[dict, tuple[float, float]]:
+        """`adam_steps_per_round` steps of the run's Adam on log Phi_k alone, from its slice of the optimizer's state,
+        on the objective of interval k.
 
-        return self._adam(loss_fn, self.config.objective)
+        Args:
+            index (`int`): k. statistics (`IntervalStatistics`): the interval's, from the rollout.
+
+        Returns:
+            `tuple`: Phi_k's new Adam state, and the loss at the first and at the last step.
+        """
+        log_coefficients = self.parameters.log_coefficients
+        element = log_coefficients.detach()[index : index + 1].clone().requires_grad_()
+        optimizer = torch.optim.Adam([element])
+        optimizer.param_groups[0].update(
+            {key: v for key, v in self.optimizer.param_groups[0].items() if key != "params"}
+        )
+        state = self.optimizer.state.get(log_coefficients, {})
+        if state:
+            optimizer.state[element] = {
+                key: value.clone() if value.dim() == 0 else value[index : index + 1].clone()
+                for key, value in state.items()
+            }
+        loss_fn, student, losses = INTERVAL_LOSSES[self.config.objective], self.student(), []
+        for _ in range(self.config.adam_steps_per_round):
+            loss = loss_fn(student, statistics, torch.exp(element[0])).mean()
+            # a loss that does not depend on Phi_k (a committing last step) still moves it by momentum, as jointly
+            grad = torch.autograd.grad(loss, element, allow_unused=True)[0] if loss.requires_grad else None
+            element.grad = self.reduce(grad if grad is not None else torch.zeros_like(element))
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        with torch.no_grad():
+            log_coefficients[index] = element[0]
+        return optimizer.state[element], (losses[0], losses[-1])
 
     def _gradient_step(self, index: int) -> dict:
         generator = self.generator(4, index)

@@ -1,5 +1,7 @@
 """Student and teacher trajectories, sampled without gradient, that the objectives are computed on."""
 
+from collections.abc import Iterator
+
 import torch
 
 from ..random_draws import random_tokens, sample_jumps, uniform_noise
@@ -44,7 +46,7 @@ def student_step(
 
 
 @torch.no_grad()
-def path_kl_rollout(
+def path_kl_steps(
     denoiser: Denoiser,
     student: LSDDiscreteScheduler,
     teacher: LSDDiscreteScheduler,
@@ -57,18 +59,19 @@ def path_kl_rollout(
     last_step: int | None = None,
     with_rates: bool = False,
     forced: bool = True,
-) -> tuple[list[IntervalStatistics], torch.LongTensor]:
+) -> Iterator[tuple[IntervalStatistics, torch.LongTensor]]:
     """Walk the student from `start` at times[first_step]; at each step run the teacher across the interval.
 
     `forced` (absorbing noise; the `path_kl` objective): the teacher reveals the student's set with the student's
     tokens. Otherwise (`forward_path_kl`, `rate_path_kl`) it draws its own tokens, and under a set order (any but
     `random`) reveals the set that the student's step revealed.
-    Returns the statistics of steps `first_step .. last_step - 1` and the student's state after them.
+    Yields, step after step from `first_step` to `last_step - 1`, the step's statistics and the student's state after
+    it, so that a caller can use a step's statistics and let them go before the next step is computed.
     """
     last_step = len(times) - 1 if last_step is None else last_step
     forced = forced and student.is_absorbing and not with_rates
     set_order = student.config.unmasking_order != "random"
-    sample, statistics = start, []
+    sample = start
     for k in range(first_step, last_step):
         t, s = times[k], times[k + 1]
         next_sample, output = student_step(denoiser, student, sample, t, s, coefficients[k], generator)
@@ -76,23 +79,36 @@ def path_kl_rollout(
         if forced or (set_order and s > 0):
             mask_id = student.config.mask_token_id
             chosen = (sample == mask_id) & (next_sample != mask_id)
-        statistics.append(
-            teacher_continuation(
-                denoiser,
-                teacher,
-                sample,
-                output,
-                t,
-                s,
-                num_substeps,
-                generator,
-                chosen,
-                with_rates,
-                student_tokens=next_sample if forced else None,
-            )
+        statistics = teacher_continuation(
+            denoiser,
+            teacher,
+            sample,
+            output,
+            t,
+            s,
+            num_substeps,
+            generator,
+            chosen,
+            with_rates,
+            student_tokens=next_sample if forced else None,
         )
         sample = next_sample
-    return statistics, sample
+        yield statistics, sample
+
+
+def path_kl_rollout(
+    denoiser: Denoiser,
+    student: LSDDiscreteScheduler,
+    teacher: LSDDiscreteScheduler,
+    times: torch.Tensor,
+    coefficients: torch.Tensor,
+    start: torch.LongTensor,
+    *args,
+    **kwargs,
+) -> tuple[list[IntervalStatistics], torch.LongTensor]:
+    """The statistics of all the steps of `path_kl_steps` (same arguments) in a list, and the student's last state."""
+    steps = list(path_kl_steps(denoiser, student, teacher, times, coefficients, start, *args, **kwargs))
+    return [statistics for statistics, _ in steps], steps[-1][1] if steps else start
 
 
 @torch.no_grad()
