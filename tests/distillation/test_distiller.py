@@ -375,3 +375,12 @@ def test_coefficient_rounds_equal_one_adam_over_all_intervals(oracle, order, obj
     assert state.keys() == expected.keys()
     for key in expected:
         assert torch.allclose(state[key], expected[key], rtol=1e-8, atol=1e-30), key
+
+
+def test_path_kl_summed_step_by_step_equals_the_whole_rollouts_losses(oracle):
+    distiller = LSDDistiller(oracle, baseline(), small_config(unmasking_order="spread"))
+    times, coefficients = distiller.times(), torch.tensor([0.8, 1.1, 0.9, 1.0], dtype=torch.float64)
+    streamed = distiller.path_kl_per_sequence(times, distiller.generator(9, 0), coefficients)
+    generator = distiller.generator(9, 0)
+    statistics, _ = distiller.rollout(times, coefficients, distiller.start_states(generator), generator)
+    assert torch.equal(streamed, distiller.interval_losses(statistics, coefficients))

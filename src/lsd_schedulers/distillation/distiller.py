@@ -268,8 +268,10 @@ class LSDDistiller:
     ) -> torch.Tensor:
         """The whole run's path-KL per sequence `[B]` for `times` (and `coefficients`, default the current ones)."""
         coefficients = self.coefficients() if coefficients is None else coefficients
-        stats, _ = self.rollout(times, coefficients, self.start_states(generator), generator, order)
-        return self.interval_losses(stats, coefficients, order=order)
+        steps = self.rollout_steps(times, coefficients, self.start_states(generator), generator, order)
+        # summed while the rollout goes on: one interval's statistics in memory at a time
+        loss, student = INTERVAL_LOSSES[self.config.objective], self.student(order)
+        return sum(loss(student, statistics, coefficients[k]) for k, (statistics, _) in enumerate(steps))
 
     def path_kl_of_sampler(self, scheduler: LSDDiscreteScheduler, generator: torch.Generator) -> torch.Tensor:
         """The objective of any sampler of the family against this run's teacher, per sequence `[B]` (its own
@@ -280,7 +282,7 @@ class LSDDistiller:
             generator (`torch.Generator`): e.g. seeded with evaluation seeds that distillation never used.
         """
         scheduler.set_timesteps(self.config.num_student_steps)
-        stats, _ = path_kl_rollout(
+        steps = path_kl_steps(
             self.denoiser,
             scheduler,
             self.teacher,
@@ -291,7 +293,7 @@ class LSDDistiller:
             generator,
         )
         loss = INTERVAL_LOSSES["path_kl"]
-        return sum(loss(scheduler, item, scheduler.step_coefficients[k]) for k, item in enumerate(stats))
+        return sum(loss(scheduler, item, scheduler.step_coefficients[k]) for k, (item, _) in enumerate(steps))
 
     def path_kl(self, times: torch.Tensor, generator_tag: int, step: int, order: str | None = None) -> float:
         """Full path-KL per sequence of the student with `times` (common random numbers through the tag/step)."""
