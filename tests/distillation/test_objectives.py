@@ -147,6 +147,40 @@ def test_reveal_law_term_pulls_linear_coefficients_to_one():
         assert values[0.7] > values[1.0] < values[1.3]
 
 
+class NeighbourLogits:
+    """A denoiser far from any data law: x0 logits from a fixed random table of each token and its left neighbour."""
+
+    def __init__(self, vocab_size: int):
+        self.table = 2 * torch.randn(vocab_size, vocab_size, generator=torch.Generator().manual_seed(0))
+
+    def __call__(self, sample: torch.LongTensor, t: torch.Tensor) -> torch.Tensor:
+        return self.table[torch.roll(sample, 1, dims=1)] + self.table[sample] + t[:, None, None]
+
+
+@pytest.mark.parametrize("solver", ["tweedie", "euler"])
+@pytest.mark.parametrize("order", ["random", "spread"])
+def test_linear_coefficients_are_optimal_at_one_for_any_denoiser(solver, order):
+    """Absorbing noise, linear form: Phi scales every jump of a position alike, so the token law q does not depend on
+    it, and the student's reveal probability at Phi = 1 is the teacher's whatever the model: each interval's path-KL
+    is least at Phi = 1 (docs/distillation.md, "What `refine` and `coefficients` have bought so far")."""
+    baseline = LSDDiscreteScheduler(vocab_size=9, mask_token_id=8, solver=solver)
+    config = DistillationConfig(
+        num_student_steps=4, num_teacher_steps=32, batch_size=16, seq_len=48, unmasking_order=order
+    )
+    distiller = LSDDistiller(NeighbourLogits(9), baseline, config)
+    generator = distiller.generator(0, 0)
+    ones = torch.ones(4, dtype=torch.float64)
+    stats, _ = distiller.rollout(cosine_timesteps(4), ones, distiller.start_states(generator), generator)
+    student = distiller.student()
+    for item in stats[:-1]:  # the last step commits: Phi has no effect there
+        coefficient = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+        at_one = path_kl_interval_loss(student, item, coefficient).mean()
+        at_one.backward()
+        assert abs(coefficient.grad.item()) < 1e-9
+        for phi in (0.9, 1.1):
+            assert path_kl_interval_loss(student, item, torch.tensor(phi, dtype=torch.float64)).mean() > at_one.item()
+
+
 def test_rate_path_kl_is_kept_for_comparison_and_needs_its_statistics():
     distiller, stats = statistics_of_one_rollout("rate_path_kl")
     assert stats[0].rate_statistics is not None
