@@ -28,7 +28,8 @@ class DistillationConfig:
         relaxation (`float`): zeta, the share of the student's x_1 replaced by random tokens.
         batch_size (`int`): trajectories per process per rollout.
         seq_len (`int`): sequence length of the trajectories.
-        coefficient_rounds (`int`): rollouts for the coefficients (path_kl) or for all parameters (paper).
+        coefficient_rounds (`int`): rollouts for the coefficients (path_kl; none where Phi = 1 is optimal, see
+            `LSDDistiller.coefficients_are_optimal_at_one`) or for all parameters (paper).
         adam_steps_per_round (`int`): Adam steps on each rollout's cached loss.
         learning_rate (`float`): Adam's learning rate on log Phi and the schedule logits.
         split_evaluations (`int`): golden-section evaluations for each boundary of the split stage (path-KL LSD+).

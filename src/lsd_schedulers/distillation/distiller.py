@@ -139,9 +139,18 @@ class LSDDistiller:
             stages.append(("seeds", len(self.candidate_orders)))
             stages.append(("rescore", config.seed_rounds - 1))
             stages.append(("race", config.seed_race_rounds))
-        stages.append(("coefficients", config.coefficient_rounds))
+        stages.append(("coefficients", 0 if self.coefficients_are_optimal_at_one else config.coefficient_rounds))
         stages.append(("verify", 1))
         return stages
+
+    @property
+    def coefficients_are_optimal_at_one(self) -> bool:
+        """Whether Phi = 1 minimises every interval's objective, so that the `coefficients` stage is skipped: path_kl
+        with absorbing noise and linear coefficients, where Phi scales all the jumps of a position alike (the token
+        law does not depend on it) and at Phi = 1 the student reveals with the teacher's probability, whatever the
+        model (docs/distillation.md)."""
+        linear = self.base_config.get("coefficient_form", "linear") == "linear"
+        return self.config.objective == "path_kl" and self.teacher.is_absorbing and linear
 
     @property
     def total_steps(self) -> int:
@@ -473,17 +482,18 @@ class LSDDistiller:
         """The learned sampler against what it started from, on `verify_batches` fresh common batches.
 
         Candidates: the best seed schedule (LSD+) or the baseline grid (LSD) with Phi = 1, the refined schedule with
-        Phi = 1 (LSD+), and the refined schedule with the learned coefficients. A candidate replaces the starting
-        point only when it is lower by more than `RACE_CONFIDENCE` standard errors of the paired difference (a gain
-        that noise could explain is not kept); of those, the lowest is kept. So the result is never worse under the
-        objective than where the search started.
+        Phi = 1 (LSD+), and the refined schedule with the learned coefficients (unless Phi = 1 is optimal). A candidate
+        replaces the starting point only when it is lower by more than `RACE_CONFIDENCE` standard errors of the paired
+        difference (a gain that noise could explain is not kept); of those, the lowest is kept. So the result is never
+        worse under the objective than where the search started.
         """
         steps, ones = self.config.num_student_steps, torch.ones(self.config.num_student_steps, dtype=torch.float64)
         seed = self.search_state.get("best_seed", {"seed": "baseline", "times": self.times().tolist()})
         candidates = {seed["seed"]: (torch.tensor(seed["times"], dtype=torch.float64), ones)}
         if self.config.scheduler_type == "lsd_plus" and steps > 1:
             candidates["refined"] = (self.times(), ones)
-        candidates["learned"] = (self.times(), self.coefficients())
+        if not self.coefficients_are_optimal_at_one:
+            candidates["learned"] = (self.times(), self.coefficients())
         batches = {name: [] for name in candidates}
         for batch in range(self.config.verify_batches):
             generator = self.generator(6, index * self.config.verify_batches + batch)
