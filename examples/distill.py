@@ -122,7 +122,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     student.add_argument("--distance", default="l2", choices=DISTANCES, help="paper objective only")
     student.add_argument("--relaxation", type=float, default=0.05, help="zeta, the relaxed start")
     student.add_argument("--train_batch_size", type=int, default=32, help="trajectories per process per rollout")
-    student.add_argument("--coefficient_rounds", type=int, default=3)
+    student.add_argument(
+        "--coefficient_rounds",
+        type=int,
+        default=3,
+        help="Adam rounds on Phi; none under path_kl for absorbing models with linear Phi, where Phi = 1 is optimal",
+    )
     student.add_argument("--adam_steps_per_round", type=int, default=30)
     student.add_argument("--learning_rate", type=float, default=0.05)
     student.add_argument("--split_evaluations", type=int, default=8)
