@@ -348,7 +348,7 @@ def test_coefficient_rounds_equal_one_adam_over_all_intervals(oracle, order, obj
     config = small_config(scheduler_type="lsd", unmasking_order=order, objective=objective, learning_rate=0.1)
     distiller, reference = LSDDistiller(oracle, baseline(), config), LSDDistiller(oracle, baseline(), config)
     assert [name for name, _ in distiller.stages] == ["coefficients", "verify"]
-    start_values = torch.tensor([-0.3, 0.2, -0.1, 0.1], dtype=torch.float64)  # away from Phi = 1, where all is still
+    start_values = torch.tensor([-0.3, 0.2, -0.1, 0.1], dtype=torch.float64)  # away from the start of a run
     for run in (distiller, reference):
         run.parameters.log_coefficients.data.copy_(start_values)
     optimizer = torch.optim.Adam([reference.parameters.log_coefficients], lr=config.learning_rate)
