@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def verified_rows(record, path: tuple = ()) -> Iterator[dict]:
+def verified_rows(record) -> Iterator[dict]:
     """Every row (anywhere in a results record) with a path-KL LSD+ search that recorded a verification."""
     if isinstance(record, dict):
         search = record.get("search")
@@ -41,8 +41,8 @@ def verified_rows(record, path: tuple = ()) -> Iterator[dict]:
 def run_entry(task: str, row: dict) -> dict:
     """One run's line of the tally."""
     verified = row["search"]["verified"]
-    entry = {"task": task, "sampler": row["sampler"], "steps": row.get("nfe"), "seed": verified["seed"]}
-    entry["kept"] = verified["kept"]
+    entry = {"task": task, "sampler": row["sampler"], "steps": row.get("nfe")}
+    entry.update(seed=verified["seed"], kept=verified["kept"])
     differences = verified.get("differences", {})
     if "refined" in differences:
         difference, error = differences["refined"]

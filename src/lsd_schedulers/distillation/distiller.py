@@ -22,7 +22,7 @@ and takes `adam_steps_per_round` Adam steps on the cached loss.
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 
 import torch
@@ -38,7 +38,7 @@ from .config import DistillationConfig
 from .model_card import distillation_model_card
 from .objectives import INTERVAL_LOSSES, IntervalStatistics, paper_interval_loss
 from .parameters import StudentParameters
-from .rollouts import paper_rollout, path_kl_rollout, path_kl_steps, relaxed_start, student_prefix
+from .rollouts import paper_rollout, path_kl_steps, relaxed_start, student_prefix
 from .search import boundary_candidates, golden_section_propose, golden_section_record, golden_section_start
 
 
@@ -248,25 +248,28 @@ class LSDDistiller:
         return relaxed_start(self.teacher, x1, self.config.relaxation, generator)
 
     def interval_losses(
-        self, stats: list, coefficients: torch.Tensor, first_step: int = 0, order: str | None = None
+        self,
+        stats: Iterable[IntervalStatistics],
+        coefficients: torch.Tensor,
+        first_step: int = 0,
+        order: str | None = None,
     ) -> torch.Tensor:
-        """The path-KL objective's cost of the given intervals, per sequence `[B]`."""
+        """The path-KL objective's cost of the given intervals, per sequence `[B]` (`stats` may be a generator: each
+        interval's statistics are then let go once scored)."""
         loss, student = INTERVAL_LOSSES[self.config.objective], self.student(order)
         return sum(loss(student, item, coefficients[first_step + k]) for k, item in enumerate(stats))
 
-    def rollout(self, times, coefficients, start, generator, order: str | None = None, **kwargs):
-        """`path_kl_rollout` of the student in `order` (default: its current order)."""
-        arguments = (self.denoiser, self.student(order), self.teacher, times, coefficients, start)
-        return path_kl_rollout(*arguments, self.config.substeps, generator, **self._rollout_options(kwargs))
-
     def rollout_steps(self, times, coefficients, start, generator, order: str | None = None, **kwargs):
         """`path_kl_steps` of the student in `order` (default: its current order): one step at a time."""
-        arguments = (self.denoiser, self.student(order), self.teacher, times, coefficients, start)
-        return path_kl_steps(*arguments, self.config.substeps, generator, **self._rollout_options(kwargs))
+        objective, student = self.config.objective, self.student(order)
+        options = {"with_rates": objective == "rate_path_kl", "forced": objective == "path_kl", **kwargs}
+        args = (self.denoiser, student, self.teacher, times, coefficients, start, self.config.substeps, generator)
+        return path_kl_steps(*args, **options)
 
-    def _rollout_options(self, kwargs: dict) -> dict:
-        objective = self.config.objective
-        return {"with_rates": objective == "rate_path_kl", "forced": objective == "path_kl", **kwargs}
+    def rollout(self, times, coefficients, start, generator, order: str | None = None, **kwargs):
+        """All the statistics of `rollout_steps` in a list, and the student's state after the last step."""
+        steps = list(self.rollout_steps(times, coefficients, start, generator, order, **kwargs))
+        return [statistics for statistics, _ in steps], steps[-1][1] if steps else start
 
     def path_kl_per_sequence(
         self,
@@ -279,8 +282,7 @@ class LSDDistiller:
         coefficients = self.coefficients() if coefficients is None else coefficients
         steps = self.rollout_steps(times, coefficients, self.start_states(generator), generator, order)
         # summed while the rollout goes on: one interval's statistics in memory at a time
-        loss, student = INTERVAL_LOSSES[self.config.objective], self.student(order)
-        return sum(loss(student, statistics, coefficients[k]) for k, (statistics, _) in enumerate(steps))
+        return self.interval_losses((statistics for statistics, _ in steps), coefficients, order=order)
 
     def path_kl_of_sampler(self, scheduler: LSDDiscreteScheduler, generator: torch.Generator) -> torch.Tensor:
         """The objective of any sampler of the family against this run's teacher, per sequence `[B]` (its own
@@ -561,7 +563,7 @@ class LSDDistiller:
         element = log_coefficients.detach()[index : index + 1].clone().requires_grad_()
         optimizer = torch.optim.Adam([element])
         optimizer.param_groups[0].update(
-            {key: v for key, v in self.optimizer.param_groups[0].items() if key != "params"}
+            {key: value for key, value in self.optimizer.param_groups[0].items() if key != "params"}
         )
         state = self.optimizer.state.get(log_coefficients, {})
         if state:

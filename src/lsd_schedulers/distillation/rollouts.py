@@ -96,21 +96,6 @@ def path_kl_steps(
         yield statistics, sample
 
 
-def path_kl_rollout(
-    denoiser: Denoiser,
-    student: LSDDiscreteScheduler,
-    teacher: LSDDiscreteScheduler,
-    times: torch.Tensor,
-    coefficients: torch.Tensor,
-    start: torch.LongTensor,
-    *args,
-    **kwargs,
-) -> tuple[list[IntervalStatistics], torch.LongTensor]:
-    """The statistics of all the steps of `path_kl_steps` (same arguments) in a list, and the student's last state."""
-    steps = list(path_kl_steps(denoiser, student, teacher, times, coefficients, start, *args, **kwargs))
-    return [statistics for statistics, _ in steps], steps[-1][1] if steps else start
-
-
 @torch.no_grad()
 def student_prefix(
     denoiser: Denoiser,
