@@ -9,10 +9,10 @@ resumed to the same result (each step draws from generators seeded by (seed, ste
   (successive halving: the better half scored on one more common batch, `seed_rounds` - 1 times), `race` (the
   finalists still level with the leader scored on one more common batch each, until one is left or
   `seed_race_rounds` have run; the best is kept), `refine` (moves of one boundary at a time, accepted only when
-  they lower the cost on common random numbers), `coefficients`, then `verify` (the result against the best seed,
-  and against the refined schedule with Phi = 1, on `verify_batches` fresh common batches; a candidate replaces the
-  seed only when it is lower by more than 2 standard errors, so the learned sampler's objective is never above the
-  best seed's).
+  they lower the cost by more than 2 standard errors on common random numbers), `coefficients`, then `verify` (the
+  result against the best seed, and against the refined schedule with Phi = 1, on `verify_batches` fresh common
+  batches; a candidate replaces the seed only when it is lower by more than 2 standard errors, so the learned
+  sampler's objective is never above the best seed's).
 - path-KL + LSD:   `seeds`, `rescore` and `race` over the candidate orders on the baseline grid (when there are
   several), `coefficients`, `verify` (the learned coefficients against Phi = 1).
 - paper:           `gradient` rounds of Adam on the coefficients (and, for LSD+, the schedule logits).
@@ -39,7 +39,13 @@ from .model_card import distillation_model_card
 from .objectives import INTERVAL_LOSSES, IntervalStatistics, paper_interval_loss
 from .parameters import StudentParameters
 from .rollouts import paper_rollout, path_kl_steps, relaxed_start, student_prefix
-from .search import boundary_candidates, golden_section_propose, golden_section_record, golden_section_start
+from .search import (
+    BOUNDARY_MOVES,
+    boundary_candidates,
+    golden_section_propose,
+    golden_section_record,
+    golden_section_start,
+)
 
 
 class LSDDistiller:
@@ -456,6 +462,10 @@ class LSDDistiller:
         return {"raced": raced, "contenders": len(contenders), "seed": best["seed"], "path_kl": best["path_kl"]}
 
     def _refine_step(self, index: int) -> dict:
+        """One boundary tau_k moved between its neighbours: its candidate positions scored on the two intervals it
+        bounds, on one common batch. The lowest candidate is taken only when it is below the current position by more
+        than `RACE_CONFIDENCE` standard errors of the paired difference: the minimum of seven noisy costs is biased
+        low, and a move that noise could explain is not taken."""
         num_steps = self.config.num_student_steps
         sweep, boundary = divmod(index, num_steps - 1)
         boundary += 1
@@ -473,58 +483,84 @@ class LSDDistiller:
             stats, _ = self.rollout(
                 trial, coefficients, sample, generator, first_step=boundary - 1, last_step=boundary + 1
             )
-            costs.append(self.mean_over_processes(self.interval_losses(stats, coefficients, first_step=boundary - 1)))
-        # the current position is among the candidates: a move is taken only when it lowers the cost
-        best = min(range(len(candidates)), key=costs.__getitem__)
-        times[boundary] = candidates[best]
+            costs.append(self.interval_losses(stats, coefficients, first_step=boundary - 1).detach())
+        current = BOUNDARY_MOVES.index(0.0)
+        lowest = min(range(len(candidates)), key=lambda k: self.mean_over_processes(costs[k]))
+        difference, error = self.mean_and_error(costs[lowest] - costs[current])
+        moved = lowest != current and difference < -RACE_CONFIDENCE * error
+        times[boundary] = candidates[lowest if moved else current]
         self.parameters.set_time_schedule(times)
-        return {"boundary": boundary, "tau": candidates[best], "local_path_kl": costs[best]}
+        return {
+            "boundary": boundary,
+            "tau": float(times[boundary]),
+            "moved": moved,
+            "local_path_kl": self.mean_over_processes(costs[lowest if moved else current]),
+            "difference": difference,
+            "standard_error": error,
+        }
 
     def _verify_step(self, index: int) -> dict:
-        """The learned sampler against what it started from, on `verify_batches` fresh common batches.
+        """The learned sampler against what it started from, on fresh common batches.
 
         Candidates: the best seed schedule (LSD+) or the baseline grid (LSD) with Phi = 1, the refined schedule with
-        Phi = 1 (LSD+), and the refined schedule with the learned coefficients (unless Phi = 1 is optimal). A candidate
-        replaces the starting point only when it is lower by more than `RACE_CONFIDENCE` standard errors of the paired
-        difference (a gain that noise could explain is not kept); of those, the lowest is kept. So the result is never
-        worse under the objective than where the search started.
+        Phi = 1 (LSD+, unless no refinement move was taken), and the refined schedule with the learned coefficients
+        (unless Phi = 1 is optimal). All are scored on `verify_batches` batches; then, as in the seeds' race, a
+        candidate not yet told apart from the seed (`still_level`) gets one more batch, up to `seed_race_rounds`
+        times. A candidate replaces the seed only when it is lower by more than `VERIFY_CONFIDENCE` standard errors of
+        the paired difference (a gain that noise could explain is not kept); of those, the lowest is kept. So the
+        result is never worse under the objective than where the search started.
         """
         steps, ones = self.config.num_student_steps, torch.ones(self.config.num_student_steps, dtype=torch.float64)
         seed = self.search_state.get("best_seed", {"seed": "baseline", "times": self.times().tolist()})
-        candidates = {seed["seed"]: (torch.tensor(seed["times"], dtype=torch.float64), ones)}
-        if self.config.scheduler_type == "lsd_plus" and steps > 1:
+        name_of_seed, seed_times = seed["seed"], torch.tensor(seed["times"], dtype=torch.float64)
+        candidates = {name_of_seed: (seed_times, ones)}
+        if (
+            self.config.scheduler_type == "lsd_plus"
+            and steps > 1
+            and not torch.allclose(self.times(), seed_times, rtol=0, atol=1e-9)
+        ):
             candidates["refined"] = (self.times(), ones)
         if not self.coefficients_are_optimal_at_one:
             candidates["learned"] = (self.times(), self.coefficients())
-        batches = {name: [] for name in candidates}
-        for batch in range(self.config.verify_batches):
+        costs = {name: [] for name in candidates}  # per batch: the per-sequence costs of every process
+        scored = list(candidates) if len(candidates) > 1 else []  # a lone seed has nothing to be compared with
+        for batch in range(self.config.verify_batches + self.config.seed_race_rounds):
+            if batch >= self.config.verify_batches:
+                scored = [
+                    name for name in scored if name == name_of_seed or undecided(costs[name], costs[name_of_seed])
+                ]
+            if len(scored) < 2:
+                break
             generator = self.generator(6, index * self.config.verify_batches + batch)
             state = generator.get_state()
-            for name, (times, coefficients) in candidates.items():
+            for name in scored:
                 generator.set_state(state)  # common random numbers across candidates
-                batches[name].append(self.path_kl_per_sequence(times, generator, coefficients))
-        costs = {name: torch.cat(parts) for name, parts in batches.items()}
-        means = {name: self.mean_over_processes(cost) for name, cost in costs.items()}
-        differences = {name: self.mean_and_error(cost - costs[seed["seed"]]) for name, cost in costs.items()}
-        better = [
-            {"name": name, "cost": means[name]}
+                times, coefficients = candidates[name]
+                costs[name].append(self.gathered(self.path_kl_per_sequence(times, generator, coefficients)))
+        differences = {
+            name: paired_difference(costs[name], costs[name_of_seed])
+            for name in candidates
+            if name != name_of_seed and costs[name]
+        }
+        better = {
+            name: difference
             for name, (difference, error) in differences.items()
-            if name == seed["seed"] or difference < -RACE_CONFIDENCE * error
-        ]
-        kept = first_of_the_best(better, "cost")["name"]
-        difference, error = differences[kept]
+            if difference < -VERIFY_CONFIDENCE * error
+        }
+        kept = min(better, key=better.__getitem__) if better else name_of_seed
+        difference, error = differences.get(kept, (0.0, 0.0))
         times, coefficients = candidates[kept]
         self.parameters.set_time_schedule(times)
         with torch.no_grad():
             self.parameters.log_coefficients.copy_(torch.log(coefficients))
         self.search_state["verified"] = {
             "kept": kept,
-            "costs": means,
-            "differences": {name: list(differences[name]) for name in candidates if name != seed["seed"]},
+            "costs": {name: mean_and_standard_error(sum(parts, []))[0] for name, parts in costs.items() if parts},
+            "differences": {name: list(value) for name, value in differences.items()},
             "difference": difference,
             "standard_error": error,
-            "seed": seed["seed"],
-            "batches": self.config.verify_batches,
+            "seed": name_of_seed,
+            "batches": max(len(parts) for parts in costs.values()),
         }
         return {"kept": kept, "path_kl_difference": difference, "standard_error": error}
 
@@ -720,6 +756,13 @@ def still_level(costs: list[list[float]], leader_costs: list[list[float]]) -> bo
     return not (worse or equivalent)
 
 
+def undecided(costs: list[list[float]], seed_costs: list[list[float]]) -> bool:
+    """Whether a candidate is `still_level` with the seed and not below it by more than `VERIFY_CONFIDENCE` standard
+    errors either (the verification's reference is the seed, which candidates can beat)."""
+    difference, error = paired_difference(costs, seed_costs)
+    return still_level(costs, seed_costs) and difference >= -VERIFY_CONFIDENCE * error
+
+
 def summary_of_seed(score: dict) -> dict:
     """A seed's score without its per-sequence costs (for model cards and results files): the count of batches."""
     return {key: value for key, value in score.items() if key != "costs"} | {"batches": len(score["costs"])}
@@ -727,6 +770,10 @@ def summary_of_seed(score: dict) -> dict:
 
 RACE_CONFIDENCE = 2.0  # standard errors of a paired difference that tell a seed apart from the leader
 RACE_EQUIVALENCE = 0.02  # share of the leader's cost within which two seeds count as equally good
+# standard errors by which a candidate must beat the seed in `verify`: looked at after `verify_batches` batches and
+# after each of up to 8 more, 2.5 accepts a candidate that is no better with probability 0.024 (20,000 simulated
+# null differences), as one look at 2.0 does (0.027)
+VERIFY_CONFIDENCE = 2.5
 
 
 CHECKPOINT_KEYS = ("config", "teacher", "global_step", "parameters", "optimizer", "search_state", "history")
