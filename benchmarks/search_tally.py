@@ -7,7 +7,8 @@ refined one with learned coefficients, scored on the same fresh batches) and wri
 
 Per run: which candidate `verify` kept, the refined schedule minus the seed in standard errors of the paired
 difference (negative: the refinement helped), and the relative change of the cost that the learned Phi made.
-Runs verified under the earlier one-batch rule (no paired differences recorded) count only in `kept`.
+Runs verified under the earlier one-batch rule (no paired differences recorded) count only in `kept`; runs whose
+refinement took no move (so `verify` scored nothing) count in `kept` and in `refine_took_no_move`.
 """
 
 import argparse
@@ -50,6 +51,8 @@ def run_entry(task: str, row: dict) -> dict:
         entry["standard_error"] = error
         # z = difference / s.e. of the paired difference
         entry["z"] = difference / error if error > 0 else 0.0
+    if verified.get("batches") == 0:  # verify had nothing to compare: the refinement took no move, Phi = 1
+        entry["refine_moved"] = False
     costs = verified.get("costs", {})
     if "refined" in costs and "learned" in costs:
         # relative effect of the learned Phi: (cost(refined, Phi) - cost(refined, 1)) / cost(refined, 1)
@@ -67,6 +70,7 @@ def summary(entries: list[dict]) -> dict:
         "runs": len(entries),
         "kept_seed": sum(entry["kept"] == entry["seed"] for entry in entries),
         "paired_rule_runs": len(z),
+        "refine_took_no_move": sum(entry.get("refine_moved") is False for entry in entries),
     }
     if len(z) > 1:
         result["refined_minus_seed_z"] = {

@@ -133,7 +133,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     student.add_argument("--split_evaluations", type=int, default=8)
     student.add_argument("--seed_rounds", type=int, default=3, help="successive-halving rounds scoring the seeds")
     student.add_argument(
-        "--seed_race_rounds", type=int, default=8, help="most race rounds after the halving (finalists not told apart)"
+        "--seed_race_rounds",
+        type=int,
+        default=8,
+        help="most race rounds after the halving (finalists not told apart); also most extra batches of verify",
     )
     student.add_argument("--refine_sweeps", type=int, default=1)
     student.add_argument(

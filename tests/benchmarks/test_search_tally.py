@@ -20,6 +20,11 @@ def test_tally_counts_the_paired_runs_and_skips_other_rows(tmp_path):
         lsd_plus_row("lsd_plus", 8, "cosine", (0.5, 0.25), costs),  # z = +2
         lsd_plus_row("lsd_plus_random", 8, "refined", (-0.3, 0.1), costs),  # z = -3
         {"sampler": "lsd_plus", "nfe": 4, "search": {"objective": "path_kl", "verified": {"kept": "x", "seed": "x"}}},
+        {
+            "sampler": "lsd_plus",
+            "nfe": 16,
+            "search": {"objective": "path_kl", "verified": {"kept": "y", "seed": "y", "batches": 0}},
+        },
         {"sampler": "lsd", "nfe": 8, "search": {"objective": "path_kl", "verified": {"kept": "a", "seed": "a"}}},
         {**lsd_plus_row("lsd_plus", 16, "cosine", (0.1, 0.1), costs), "search": {"objective": "paper"}},
         {"sampler": "euler", "nfe": 8},
@@ -30,10 +35,11 @@ def test_tally_counts_the_paired_runs_and_skips_other_rows(tmp_path):
     subprocess.run([*command, "--output", str(output)], check=True, capture_output=True)
     tally = json.loads(output.read_text())
     summary = tally["summary"]
-    assert (summary["runs"], summary["kept_seed"], summary["paired_rule_runs"]) == (3, 2, 2)
+    assert (summary["runs"], summary["kept_seed"], summary["paired_rule_runs"]) == (4, 3, 2)
+    assert summary["refine_took_no_move"] == 1
     z = summary["refined_minus_seed_z"]
     assert z["mean"] == pytest.approx(-0.5)
     assert z["standard_error"] == pytest.approx(math.sqrt(12.5) / math.sqrt(2))  # sd of (+2, -3) / sqrt(2)
     assert (z["above_zero"], z["below_minus_two"]) == (1, 1)
     assert summary["coefficients_abs_relative_change"]["median"] == pytest.approx(0.05)
-    assert [run["steps"] for run in tally["runs"]] == [4, 8, 8]
+    assert [run["steps"] for run in tally["runs"]] == [4, 8, 16, 8]  # by task, sampler, M

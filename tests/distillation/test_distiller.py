@@ -8,6 +8,7 @@ from lsd_schedulers.distillation import DistillationConfig, LSDDistiller
 from lsd_schedulers.distillation.checkpointing import load_checkpoint, save_checkpoint
 from lsd_schedulers.distillation.distiller import paired_difference, still_level
 from lsd_schedulers.distillation.jys import jys_schedule
+from lsd_schedulers.distillation.model_card import distillation_model_card
 from lsd_schedulers.distillation.rollouts import student_prefix
 from lsd_schedulers.metrics import violation_rate
 from lsd_schedulers.models import MarkovChainOracle, countdown_chain
@@ -154,6 +155,11 @@ def test_verify_keeps_a_refinement_only_when_its_gain_is_beyond_noise(oracle, ga
     assert 0.03 < verified["differences"]["refined"][1] < 0.18
     torch.testing.assert_close(distiller.times(), seed_times if kept == "cosine" else refined_times)
     assert distiller.coefficients().tolist() == [1.0] * 4
+    difference, error = verified["differences"]["refined"]
+    card = distillation_model_card(
+        distiller.config, "a teacher", "here", 0.0, search=distiller.search_summary()
+    ).content
+    assert f"- refined minus best seed: {difference:+.4g} +- {error:.2g}" in card and f"- kept: {kept}" in card
 
 
 def test_verify_scores_nothing_when_the_refinement_took_no_move(oracle):
@@ -167,6 +173,10 @@ def test_verify_scores_nothing_when_the_refinement_took_no_move(oracle):
     assert distiller._verify_step(0) == {"kept": "cosine", "path_kl_difference": 0.0, "standard_error": 0.0}
     assert distiller.search_state["verified"]["batches"] == 0
     torch.testing.assert_close(distiller.times(), seed_times)
+    card = distillation_model_card(
+        distiller.config, "a teacher", "here", 0.0, search=distiller.search_summary()
+    ).content
+    assert "no boundary move passed its test" in card and "minus best seed" not in card
 
 
 def test_auto_order_chooses_the_spread_order_on_countdown_and_the_card_says_so(oracle, tmp_path):

@@ -38,10 +38,12 @@ class DistillationConfig:
             one batch, then the better half on one more batch of common random numbers, and so on.
         seed_race_rounds (`int`): the most rounds of the race after the halving: the finalists not yet told apart
             from the leader (by 2 standard errors of their paired difference) get one more common batch each, until
-            one is left; 0 keeps the halving's best.
-        refine_sweeps (`int`): sweeps over the M - 1 inner boundaries (path-KL LSD+).
+            one is left; 0 keeps the halving's best. Also the most extra batches of `verify`.
+        refine_sweeps (`int`): sweeps over the M - 1 inner boundaries (path-KL LSD+); a boundary moves only when
+            the move lowers its intervals' cost by more than 2 standard errors of the paired difference.
         verify_batches (`int`): fresh common batches on which the refined and learned values are compared with the
-            starting point; they replace it only when lower by more than 2 standard errors of the paired difference.
+            starting point (then one more per round while undecided); they replace it only when lower by more than
+            2.5 standard errors of the paired difference.
         seed (`int`): base seed of every generator.
     """
 

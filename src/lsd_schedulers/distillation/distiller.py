@@ -11,8 +11,8 @@ resumed to the same result (each step draws from generators seeded by (seed, ste
   `seed_race_rounds` have run; the best is kept), `refine` (moves of one boundary at a time, accepted only when
   they lower the cost by more than 2 standard errors on common random numbers), `coefficients`, then `verify` (the
   result against the best seed, and against the refined schedule with Phi = 1, on `verify_batches` fresh common
-  batches; a candidate replaces the seed only when it is lower by more than 2 standard errors, so the learned
-  sampler's objective is never above the best seed's).
+  batches, then more while undecided; a candidate replaces the seed only when it is lower by more than 2.5
+  standard errors, so the learned sampler's objective is never above the best seed's).
 - path-KL + LSD:   `seeds`, `rescore` and `race` over the candidate orders on the baseline grid (when there are
   several), `coefficients`, `verify` (the learned coefficients against Phi = 1).
 - paper:           `gradient` rounds of Adam on the coefficients (and, for LSD+, the schedule logits).
@@ -505,7 +505,7 @@ class LSDDistiller:
         Candidates: the best seed schedule (LSD+) or the baseline grid (LSD) with Phi = 1, the refined schedule with
         Phi = 1 (LSD+, unless no refinement move was taken), and the refined schedule with the learned coefficients
         (unless Phi = 1 is optimal). All are scored on `verify_batches` batches; then, as in the seeds' race, a
-        candidate not yet told apart from the seed (`still_level`) gets one more batch, up to `seed_race_rounds`
+        candidate not yet told apart from the seed (`undecided`) gets one more batch, up to `seed_race_rounds`
         times. A candidate replaces the seed only when it is lower by more than `VERIFY_CONFIDENCE` standard errors of
         the paired difference (a gain that noise could explain is not kept); of those, the lowest is kept. So the
         result is never worse under the objective than where the search started.

@@ -99,8 +99,12 @@ def _search_lines(search: dict) -> str:
             )
     if "verified" in search:
         verified = search["verified"]
-        lines.append(
-            f"- refined schedule minus best seed: {verified['difference']:+.4g} +- {verified['standard_error']:.2g} "
-            f"(standard error, common random numbers); kept: {verified['kept']}"
-        )
+        for name, (difference, error) in verified.get("differences", {}).items():
+            lines.append(
+                f"- {name} minus best seed: {difference:+.4g} +- {error:.2g} (standard error, common random numbers, "
+                f"{verified['batches']} batches at most)"
+            )
+        if not verified.get("differences"):
+            lines.append("- refinement: no boundary move passed its test, so nothing was left to verify")
+        lines.append(f"- kept: {verified['kept']}")
     return "".join(f"\n{line}" for line in lines)
