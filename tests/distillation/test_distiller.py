@@ -128,24 +128,31 @@ def test_refine_moves_a_boundary_only_when_its_gain_is_beyond_noise(oracle, gain
     torch.testing.assert_close(distiller.times()[1], torch.tensor(log["tau"], dtype=torch.float64))
 
 
-@pytest.mark.parametrize(("gain", "kept", "batches"), [(0.05, "cosine", 12), (1.0, "refined", 4)])
-def test_verify_keeps_a_refinement_only_when_its_gain_is_beyond_noise(oracle, gain, kept, batches):
+@pytest.mark.parametrize(
+    ("gain", "kept", "batches", "objective"),
+    [(0.05, "cosine", 12, "path_kl"), (1.0, "refined", 4, "path_kl"), (1.0, "refined", 4, "forward_path_kl")],
+)
+def test_verify_keeps_a_refinement_only_when_its_gain_is_beyond_noise(oracle, gain, kept, batches, objective):
     """The refined schedule replaces the seed only when it is lower by more than 2.5 standard errors of the paired
     difference, and a candidate not yet told apart from the seed gets more batches: with per-sequence noise of sd 1
     on 16 sequences a batch, a gain of 1.0 is decided on the first 4 batches (standard error 0.125); a gain of 0.05
-    stays undecided through all 8 extra batches (standard error 0.07 on 192 sequences) and the seed is kept."""
-    distiller = LSDDistiller(oracle, baseline(), small_config())
+    stays undecided through all 8 extra batches (standard error 0.07 on 192 sequences) and the seed is kept. Under
+    forward_path_kl Phi = 1 is not optimal, so the learned coefficients are a candidate too; they cost 0.5 more than
+    the refined schedule here, so they never win."""
+    distiller = LSDDistiller(oracle, baseline(), small_config(objective=objective))
     seed_times = torch.tensor([1.0, 0.7, 0.4, 0.15, 0.0], dtype=torch.float64)
     refined_times = torch.tensor([1.0, 0.8, 0.5, 0.2, 0.0], dtype=torch.float64)
     distiller.search_state["best_seed"] = {"seed": "cosine", "times": seed_times.tolist()}
     distiller.parameters.set_time_schedule(refined_times)
+    distiller.parameters.log_coefficients.data.fill_(math.log(1.1))
     own_noise = torch.Generator().manual_seed(3)
 
     def fake_costs(times, generator, coefficients=None, order=None):
         common = 10 + torch.randn(16, generator=generator, dtype=torch.float64)
         if torch.equal(times, seed_times):
             return common
-        return common - gain + torch.randn(16, generator=own_noise, dtype=torch.float64)
+        extra = 0.5 if (coefficients != 1).any() else 0.0
+        return common - gain + extra + torch.randn(16, generator=own_noise, dtype=torch.float64)
 
     distiller.path_kl_per_sequence = fake_costs
     log = distiller._verify_step(0)
@@ -155,6 +162,7 @@ def test_verify_keeps_a_refinement_only_when_its_gain_is_beyond_noise(oracle, ga
     assert 0.03 < verified["differences"]["refined"][1] < 0.18
     torch.testing.assert_close(distiller.times(), seed_times if kept == "cosine" else refined_times)
     assert distiller.coefficients().tolist() == [1.0] * 4
+    assert ("learned" in verified["differences"]) is (objective == "forward_path_kl")
     difference, error = verified["differences"]["refined"]
     card = distillation_model_card(
         distiller.config, "a teacher", "here", 0.0, search=distiller.search_summary()
