@@ -8,7 +8,8 @@ refined one with learned coefficients, scored on the same fresh batches) and wri
 Per run: which candidate `verify` kept, the refined schedule minus the seed in standard errors of the paired
 difference (negative: the refinement helped), and the relative change of the cost that the learned Phi made.
 Runs verified under the earlier one-batch rule (no paired differences recorded) count only in `kept`; runs whose
-refinement took no move (so `verify` scored nothing) count in `kept` and in `refine_took_no_move`.
+refinement took no move (so `verify` scored nothing) count in `kept` and in `refine_took_no_move`. Runs that recorded
+their time per stage also give the share of the distillation that `refine` and `verify` took.
 """
 
 import argparse
@@ -57,6 +58,11 @@ def run_entry(task: str, row: dict) -> dict:
     if "refined" in costs and "learned" in costs:
         # relative effect of the learned Phi: (cost(refined, Phi) - cost(refined, 1)) / cost(refined, 1)
         entry["coefficients_relative_change"] = (costs["learned"] - costs["refined"]) / costs["refined"]
+    stage_seconds = row["search"].get("stage_seconds")
+    if stage_seconds and sum(stage_seconds.values()) > 0:
+        entry["stage_seconds"] = stage_seconds
+        late = stage_seconds.get("refine", 0.0) + stage_seconds.get("verify", 0.0)
+        entry["refine_and_verify_share"] = late / sum(stage_seconds.values())
     return entry
 
 
@@ -84,6 +90,13 @@ def summary(entries: list[dict]) -> dict:
         }
     if moves:
         result["coefficients_abs_relative_change"] = {"median": statistics.median(moves), "max": max(moves)}
+    shares = [entry["refine_and_verify_share"] for entry in entries if "refine_and_verify_share" in entry]
+    if shares:
+        result["refine_and_verify_share"] = {
+            "runs": len(shares),
+            "median": statistics.median(shares),
+            "max": max(shares),
+        }
     return result
 
 

@@ -138,7 +138,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=8,
         help="most race rounds after the halving (finalists not told apart); also most extra batches of verify",
     )
-    student.add_argument("--refine_sweeps", type=int, default=1)
+    student.add_argument(
+        "--refine_sweeps", type=int, default=0, help="sweeps of boundary moves after the seed search (path-KL LSD+)"
+    )
     student.add_argument(
         "--verify_batches", type=int, default=4, help="fresh common batches comparing the result with its seed"
     )

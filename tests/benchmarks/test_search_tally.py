@@ -23,7 +23,11 @@ def test_tally_counts_the_paired_runs_and_skips_other_rows(tmp_path):
         {
             "sampler": "lsd_plus",
             "nfe": 16,
-            "search": {"objective": "path_kl", "verified": {"kept": "y", "seed": "y", "batches": 0}},
+            "search": {
+                "objective": "path_kl",
+                "verified": {"kept": "y", "seed": "y", "batches": 0},
+                "stage_seconds": {"split": 30.0, "seeds": 40.0, "refine": 20.0, "verify": 10.0},
+            },
         },
         {"sampler": "lsd", "nfe": 8, "search": {"objective": "path_kl", "verified": {"kept": "a", "seed": "a"}}},
         {**lsd_plus_row("lsd_plus", 16, "cosine", (0.1, 0.1), costs), "search": {"objective": "paper"}},
@@ -43,3 +47,5 @@ def test_tally_counts_the_paired_runs_and_skips_other_rows(tmp_path):
     assert (z["above_zero"], z["below_minus_two"]) == (1, 1)
     assert summary["coefficients_abs_relative_change"]["median"] == pytest.approx(0.05)
     assert [run["steps"] for run in tally["runs"]] == [4, 8, 16, 8]  # by task, sampler, M
+    # only the run that timed its stages: (20 + 10) / 100
+    assert summary["refine_and_verify_share"] == {"runs": 1, "median": pytest.approx(0.3), "max": pytest.approx(0.3)}

@@ -328,6 +328,15 @@ def test_resuming_from_a_checkpoint_reaches_the_same_result(oracle, tmp_path):
     resumed.fit()
     assert resumed.coefficients().tolist() == uninterrupted.coefficients().tolist()
     assert resumed.times().tolist() == uninterrupted.times().tolist()
+    # the time per stage counts the steps run before the checkpoint too
+    stage_seconds = resumed.search_summary()["stage_seconds"]
+    assert list(stage_seconds) == [name for name, count in resumed.stages if count]
+    assert [log["seconds"] for log in resumed.history[:5]] == [log["seconds"] for log in first.history]
+    for name, seconds in stage_seconds.items():
+        assert seconds == pytest.approx(sum(log["seconds"] for log in resumed.history if log["stage"] == name))
+    assert stage_seconds["split"] > 0
+    card = distillation_model_card(resumed.config, "a teacher", "here", 0.0, search=resumed.search_summary()).content
+    assert "- time per stage: split " in card and " s, verify " in card
 
 
 def test_checkpoint_from_other_settings_is_rejected(oracle):

@@ -8,11 +8,11 @@ resumed to the same result (each step draws from generators seeded by (seed, ste
   cosine, the power grid, the split result - scored under the objective on common random numbers), `rescore`
   (successive halving: the better half scored on one more common batch, `seed_rounds` - 1 times), `race` (the
   finalists still level with the leader scored on one more common batch each, until one is left or
-  `seed_race_rounds` have run; the best is kept), `refine` (moves of one boundary at a time, accepted only when
-  they lower the cost by more than 2 standard errors on common random numbers), `coefficients`, then `verify` (the
-  result against the best seed, and against the refined schedule with Phi = 1, on `verify_batches` fresh common
-  batches, then more while undecided; a candidate replaces the seed only when it is lower by more than 2.5
-  standard errors, so the learned sampler's objective is never above the best seed's).
+  `seed_race_rounds` have run; the best is kept), `refine` (off by default: moves of one boundary at a time,
+  accepted only when they lower the cost by more than 2 standard errors on common random numbers), `coefficients`,
+  then `verify` (the result against the best seed, and against the refined schedule with Phi = 1, on
+  `verify_batches` fresh common batches, then more while undecided; a candidate replaces the seed only when it is
+  lower by more than 2.5 standard errors, so the learned sampler's objective is never above the best seed's).
 - path-KL + LSD:   `seeds`, `rescore` and `race` over the candidate orders on the baseline grid (when there are
   several), `coefficients`, `verify` (the learned coefficients against Phi = 1).
 - paper:           `gradient` rounds of Adam on the coefficients (and, for LSD+, the schedule logits).
@@ -22,6 +22,7 @@ and takes `adam_steps_per_round` Adam steps on the cached loss.
 """
 
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 
@@ -207,8 +208,9 @@ class LSDDistiller:
     def step(self) -> dict:
         """Run the next step of the plan; returns its log entry."""
         stage, index = self._stage_of(self.global_step)
+        start = time.perf_counter()
         log = getattr(self, f"_{stage}_step")(index)
-        log.update(step=self.global_step, stage=stage)
+        log.update(step=self.global_step, stage=stage, seconds=time.perf_counter() - start)
         self.history.append(log)
         self.global_step += 1
         return log
@@ -676,12 +678,24 @@ class LSDDistiller:
             return LSDPlusScheduler.from_config({**base, "timesteps": self.times().tolist()})
         return LSDDiscreteScheduler.from_config(base)
 
+    def stage_seconds(self) -> dict[str, float]:
+        """Wall time spent in each stage so far, in plan order (summed over resumed runs)."""
+        seconds = {name: 0.0 for name, count in self.stages if count}
+        for log in self.history:
+            seconds[log["stage"]] += log.get("seconds", 0.0)  # checkpoints written before timing have none
+        return seconds
+
     def search_summary(self) -> dict:
-        """What the search compared and kept: the seeds' costs, the chosen order and seed, the verification."""
+        """What the search compared and kept: the seeds' costs, the chosen order and seed, the verification, and the
+        time each stage took."""
         summary = {key: self.search_state[key] for key in ("best_seed", "verified") if key in self.search_state}
         if "seeds" in self.search_state:
             summary["seeds"] = {key: summary_of_seed(score) for key, score in self.search_state["seeds"].items()}
-        return summary | {"unmasking_order": self.order, "objective": self.config.objective}
+        return summary | {
+            "unmasking_order": self.order,
+            "objective": self.config.objective,
+            "stage_seconds": self.stage_seconds(),
+        }
 
     def save_pretrained(self, save_directory: str, teacher: str = "a frozen denoiser", seconds: float = 0.0, **card):
         """Write the distilled scheduler's config and a model card (see `distillation_model_card`) to a folder."""

@@ -107,4 +107,7 @@ def _search_lines(search: dict) -> str:
         if not verified.get("differences"):
             lines.append("- refinement: no boundary move passed its test, so nothing was left to verify")
         lines.append(f"- kept: {verified['kept']}")
+    if search.get("stage_seconds"):
+        stages = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in search["stage_seconds"].items())
+        lines.append(f"- time per stage: {stages}")
     return "".join(f"\n{line}" for line in lines)
