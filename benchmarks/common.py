@@ -252,7 +252,8 @@ def learned_values(scheduler: LSDDiscreteScheduler, search: dict | None = None) 
     for the results file and plots."""
     values = {"coefficients": scheduler.config.coefficients, "timesteps": scheduler.config.get("timesteps")}
     if search:
-        values["search"] = {key: search[key] for key in ("best_seed", "verified", "objective") if key in search}
+        kept = ("best_seed", "verified", "objective", "stage_seconds")
+        values["search"] = {key: search[key] for key in kept if key in search}
     return values
 
 

@@ -134,10 +134,13 @@ def row_name(row: dict) -> str:
 
 def beats_every_row(rows: list[dict], metric: str) -> str:
     """Whether lsd_plus beats every other row at its M (lower is better): "yes", the rows it ties, or those ahead;
-    where rows carry 95% intervals of the metric, also which of those ahead are apart from lsd_plus's interval."""
+    where rows carry 95% intervals of the metric, also which of those ahead are apart from lsd_plus's interval. When
+    some rows lack the metric (added to a file after them), there is no verdict."""
     learned_row = row_of(rows, LEARNED)
     learned = learned_row["metrics"][metric]
     others = [row for row in rows if row["sampler"] != LEARNED]
+    if any(metric not in row["metrics"] for row in others):
+        return "not measured on every row"
     ahead = [row for row in others if row["metrics"][metric] < learned * (1 - 1e-9)]
     tied = [row_name(row) for row in others if abs(row["metrics"][metric] - learned) <= 1e-9 * abs(learned)]
     if not ahead:

@@ -8,8 +8,9 @@ refined one with learned coefficients, scored on the same fresh batches) and wri
 Per run: which candidate `verify` kept, the refined schedule minus the seed in standard errors of the paired
 difference (negative: the refinement helped), and the relative change of the cost that the learned Phi made.
 Runs verified under the earlier one-batch rule (no paired differences recorded) count only in `kept`; runs whose
-refinement took no move (so `verify` scored nothing) count in `kept` and in `refine_took_no_move`. Runs that recorded
-their time per stage also give the share of the distillation that `refine` and `verify` took.
+refinement took no move (so `verify` scored nothing) count in `kept` and in `refine_took_no_move`; runs with refine
+off (`refine_sweeps = 0`, known from their stage times) count in `kept` and in `refine_off`. Runs that refined and
+recorded their time per stage also give the share of the distillation that `refine` and `verify` took.
 """
 
 import argparse
@@ -52,16 +53,18 @@ def run_entry(task: str, row: dict) -> dict:
         entry["standard_error"] = error
         # z = difference / s.e. of the paired difference
         entry["z"] = difference / error if error > 0 else 0.0
-    if verified.get("batches") == 0:  # verify had nothing to compare: the refinement took no move, Phi = 1
+    stage_seconds = row["search"].get("stage_seconds")
+    if stage_seconds is not None and "refine" not in stage_seconds:  # run with refine_sweeps = 0
+        entry["refine_off"] = True
+    elif verified.get("batches") == 0:  # verify had nothing to compare: the refinement took no move, Phi = 1
         entry["refine_moved"] = False
     costs = verified.get("costs", {})
     if "refined" in costs and "learned" in costs:
         # relative effect of the learned Phi: (cost(refined, Phi) - cost(refined, 1)) / cost(refined, 1)
         entry["coefficients_relative_change"] = (costs["learned"] - costs["refined"]) / costs["refined"]
-    stage_seconds = row["search"].get("stage_seconds")
-    if stage_seconds and sum(stage_seconds.values()) > 0:
+    if stage_seconds and "refine" in stage_seconds and sum(stage_seconds.values()) > 0:
         entry["stage_seconds"] = stage_seconds
-        late = stage_seconds.get("refine", 0.0) + stage_seconds.get("verify", 0.0)
+        late = stage_seconds["refine"] + stage_seconds.get("verify", 0.0)
         entry["refine_and_verify_share"] = late / sum(stage_seconds.values())
     return entry
 
@@ -77,6 +80,7 @@ def summary(entries: list[dict]) -> dict:
         "kept_seed": sum(entry["kept"] == entry["seed"] for entry in entries),
         "paired_rule_runs": len(z),
         "refine_took_no_move": sum(entry.get("refine_moved") is False for entry in entries),
+        "refine_off": sum(entry.get("refine_off", False) for entry in entries),
     }
     if len(z) > 1:
         result["refined_minus_seed_z"] = {

@@ -133,6 +133,10 @@ def test_rows_ahead_of_lsd_plus_are_told_apart_only_when_their_intervals_are(rep
     assert report.beats_every_row([learned, close, far], "fd_teacher") == "**no**: cosine, jys (intervals apart: jys)"
     plain = [{"sampler": name, "metrics": {"kl": value}} for name, value in (("lsd_plus", 0.2), ("cosine", 0.1))]
     assert report.beats_every_row(plain, "kl") == "**no**: cosine"
+    # a row from before the metric was added: no verdict (not "yes" over the rows that happen to have it)
+    unmeasured = {"sampler": "euler", "metrics": {"fd_classifier": 100.0}}
+    assert report.beats_every_row([learned, unmeasured], "fd_teacher") == "not measured on every row"
+    assert report.beats_every_row([learned, close, unmeasured], "fd_teacher") == "not measured on every row"
 
 
 def test_readme_table_is_regenerated_between_its_markers(report, tmp_path):
