@@ -396,6 +396,8 @@ def test_skipping_refine_and_coefficients_returns_the_selected_seed(oracle):
     chosen = seeds_only.search_summary()["best_seed"]
     assert chosen == full.search_summary()["best_seed"]
     assert seeds_only.search_state["verified"]["kept"] == chosen["seed"]
+    card = distillation_model_card(seeds_only.config, "a teacher", "here", 0.0, search=seeds_only.search_summary())
+    assert "- refinement: off" in card.content and "no boundary move" not in card.content
     scheduler = seeds_only.to_scheduler()
     assert scheduler.config.unmasking_order == chosen["order"]
     assert scheduler.config.timesteps == pytest.approx(chosen["times"], abs=1e-12)

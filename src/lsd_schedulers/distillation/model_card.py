@@ -76,12 +76,12 @@ def distillation_model_card(
         command=f"- command: `{command}`\n" if command else "",
         table=table or "(no evaluation was run)",
         order=(search or {}).get("unmasking_order", config.unmasking_order),
-        search=_search_lines(search or {}),
+        search=_search_lines(search or {}, config.refine_sweeps),
     )
     return ModelCard(content)
 
 
-def _search_lines(search: dict) -> str:
+def _search_lines(search: dict, refine_sweeps: int) -> str:
     """The schedule search in words: which candidates were scored and what was kept."""
     lines = []
     if "seeds" in search:
@@ -105,7 +105,11 @@ def _search_lines(search: dict) -> str:
                 f"{verified['batches']} batches at most)"
             )
         if not verified.get("differences"):
-            lines.append("- refinement: no boundary move passed its test, so nothing was left to verify")
+            lines.append(
+                "- refinement: no boundary move passed its test, so nothing was left to verify"
+                if refine_sweeps
+                else "- refinement: off (`refine_sweeps = 0`); the best seed is the sampler"
+            )
         lines.append(f"- kept: {verified['kept']}")
     if search.get("stage_seconds"):
         stages = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in search["stage_seconds"].items())
