@@ -41,7 +41,7 @@ class DistillationConfig:
             one is left; 0 keeps the halving's best. Also the most extra batches of `verify`.
         refine_sweeps (`int`): sweeps over the M - 1 inner boundaries (path-KL LSD+); a boundary moves only when
             the move lowers its intervals' cost by more than 2 standard errors of the paired difference. Off (0) by
-            default: in the 32 committed runs that refined (six tasks) none passed `verify` (docs/distillation.md).
+            default: in no committed run that refined (six tasks) did a move pass `verify` (docs/distillation.md).
         verify_batches (`int`): fresh common batches on which the refined and learned values are compared with the
             starting point (then one more per round while undecided); they replace it only when lower by more than
             2.5 standard errors of the paired difference.
