@@ -80,9 +80,10 @@ def test_distil_all_reloads_finished_samplers_and_distils_again_when_settings_or
         assert cached_seconds == seconds and (cached_summary is None) == (summary is None)
     assert again["lsd_plus"][2]["best_seed"] == first["lsd_plus"][2]["best_seed"]
     # a results row keeps what the search chose and how long each stage took, not every seed's scores
-    row_search = learned_values(*first["lsd_plus"][::2])["search"]
+    scheduler, _, summary = first["lsd_plus"]
+    row_search = learned_values(scheduler, summary)["search"]
     assert set(row_search) == {"best_seed", "verified", "objective", "stage_seconds"}
-    assert row_search["stage_seconds"] == first["lsd_plus"][2]["stage_seconds"]
+    assert row_search["stage_seconds"] == summary["stage_seconds"]
 
     distil_all(oracle, baseline, 4, ["lsd_plus"], 2, **cache, **{**TINY, "batch_size": 4})
     assert fits == [1]  # other settings: distilled again, and the entry replaced
