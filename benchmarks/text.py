@@ -95,6 +95,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--judge_precision", default="bf16", choices=("bf16", "fp32"), help="bf16: CPU autocast")
     parser.add_argument("--judge_batch_size", type=int, default=32)
+    parser.add_argument(
+        "--every_schedule",
+        action="store_true",
+        help="keep a row for every power and spread schedule instead of the best of each order",
+    )
     parser.add_argument("--output", default="benchmarks/results/text.json")
     parser.add_argument("--append", action="store_true", help="keep the file's teacher, data and other rows")
     parser.add_argument(
@@ -407,7 +412,8 @@ def main(args: argparse.Namespace) -> None:
                     "train_batch_size": args.train_batch_size,
                     "split_evaluations": args.split_evaluations,
                 }
-        cells = keep_best_power(cells, selected_by, key=key)
+        if not args.every_schedule:
+            cells = keep_best_power(cells, selected_by, key=key)
         for row in cells:
             print(f"  M={steps:<3} {row['sampler']:<12} {row['metrics']}", flush=True)
         rows = merge_rows(rows, cells)

@@ -244,3 +244,19 @@ def test_bf16_teacher_predicts_as_fp32_and_draws_its_own_reference(tmp_path, tex
     assert "holds another draw" in capsys.readouterr().out  # the fp32 reference is not reused for bf16
     with safe_open(str(tmp_path / "result-teacher-reference.safetensors"), "pt") as handle:
         assert handle.metadata()["precision"] == "bf16"
+
+
+@pytest.mark.parametrize("every_schedule", [False, True])
+def test_every_schedule_keeps_a_row_per_power_and_spread_schedule(tmp_path, text_script, every_schedule):
+    tiny_teacher(tmp_path / "teacher")
+    (tmp_path / "heldout_a.txt").write_text("\n\n".join(PARAGRAPHS * 6))
+    argv = ["--teacher_model", str(tmp_path / "teacher"), "--samples", "4", "--teacher_steps", "4", "--steps", "2"]
+    argv += ["--samplers", "power", "spread", "--power_grid", "0.5", "0.7", "--metrics", "entropy"]
+    argv += ["--heldout_files", str(tmp_path / "heldout_*.txt"), "--output", str(tmp_path / "result.json")]
+    text_script.main(text_script.parse_args(argv + (["--every_schedule"] if every_schedule else [])))
+    names = {row["sampler"] for row in json.loads((tmp_path / "result.json").read_text())["rows"]}
+    if every_schedule:
+        schedules = ["linear", "cosine", "power(0.5)", "power(0.7)"]
+        assert names == {"power(0.5)", "power(0.7)", *(f"spread {schedule}" for schedule in schedules)}
+    else:
+        assert names == {"power", "spread"}
