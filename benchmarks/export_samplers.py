@@ -19,6 +19,7 @@ from pathlib import Path
 from huggingface_hub import ModelCard
 
 from lsd_schedulers import LSDPlusScheduler, LSDVQImagePipeline
+from lsd_schedulers.distillation.model_card import CARD_METADATA
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,14 +51,9 @@ TASKS = {
     ),
 }
 
-CARD = """---
-library_name: diffusers
-tags:
-- lsd_schedulers
-- discrete-diffusion
-- scheduler
----
-
+CARD = (
+    CARD_METADATA
+    + """
 # LSD+ sampler for `{teacher}`, {steps} steps
 
 A learned {steps}-step sampler (Learnable Sampler Distillation, arXiv 2509.19962) for the masked diffusion model in
@@ -84,6 +80,7 @@ and which way is better, is in docs/benchmarks.md.
 
 {table}
 """
+)
 
 
 def learned_scheduler(teacher: Path, row: dict, overrides: dict | None = None) -> LSDPlusScheduler:

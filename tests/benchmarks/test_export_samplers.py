@@ -12,25 +12,16 @@ from lsd_schedulers import LSDMaskedTextPipeline, LSDPlusScheduler
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLERS = ROOT / "samplers"
-
-
-@pytest.fixture(scope="module")
-def export_script():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import export_samplers
-
-        yield export_samplers
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import export_samplers  # noqa: E402
 
 
 def files_under(folder: Path) -> dict[str, bytes]:
     return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
-def test_committed_samplers_are_the_export_of_the_committed_results(tmp_path, export_script):
-    export_script.main(["--output_dir", str(tmp_path)])
+def test_committed_samplers_are_the_export_of_the_committed_results(tmp_path):
+    export_samplers.main(["--output_dir", str(tmp_path)])
     fresh, committed = files_under(tmp_path), files_under(SAMPLERS)
     assert sorted(fresh) == sorted(committed), "run `python benchmarks/export_samplers.py` after a benchmark"
     stale = [name for name in fresh if fresh[name] != committed[name]]
@@ -38,9 +29,9 @@ def test_committed_samplers_are_the_export_of_the_committed_results(tmp_path, ex
 
 
 @pytest.mark.parametrize("task", ["text", "image", "countdown-trained"])
-def test_each_folder_holds_the_learned_row_on_the_teachers_scheduler(task, export_script):
+def test_each_folder_holds_the_learned_row_on_the_teachers_scheduler(task):
     results = json.loads((ROOT / "benchmarks" / "results" / f"{task}.json").read_text())
-    teacher = json.loads((ROOT / export_script.TASKS[task][0] / "scheduler" / "scheduler_config.json").read_text())
+    teacher = json.loads((ROOT / export_samplers.TASKS[task][0] / "scheduler" / "scheduler_config.json").read_text())
     rows = [row for row in results["rows"] if row["sampler"] == "lsd_plus"]
     assert rows
     for row in rows:

@@ -4,14 +4,19 @@ from huggingface_hub import ModelCard
 
 from .config import DistillationConfig
 
-CARD_TEMPLATE = """---
+# the Hub metadata of every sampler card
+CARD_METADATA = """---
 library_name: diffusers
 tags:
 - lsd_schedulers
 - discrete-diffusion
 - scheduler
 ---
+"""
 
+CARD_TEMPLATE = (
+    CARD_METADATA
+    + """
 # {kind} sampler, {num_student_steps} steps
 
 A learned few-step sampler (Learnable Sampler Distillation, arXiv 2509.19962) distilled with `lsd_schedulers`.
@@ -36,6 +41,7 @@ scheduler.set_timesteps()  # the {num_student_steps} steps it was distilled for
 
 {table}
 """
+)
 
 
 def distillation_model_card(
