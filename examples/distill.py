@@ -144,6 +144,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     student.add_argument(
         "--verify_batches", type=int, default=4, help="fresh common batches comparing the result with its seed"
     )
+    student.add_argument(
+        "--assignment_samples",
+        type=int,
+        default=1,
+        help="path_kl: sub-step assignments of each step's revealed set that the teacher's likelihood averages over",
+    )
     student.add_argument("--seed", type=int, default=0)
 
     run = parser.add_argument_group("run")
@@ -258,6 +264,7 @@ def distillation_config(args: argparse.Namespace, scheduler_type: str, seq_len: 
         seed_race_rounds=args.seed_race_rounds,
         refine_sweeps=args.refine_sweeps,
         verify_batches=args.verify_batches,
+        assignment_samples=args.assignment_samples,
         seed=args.seed,
     )
 

@@ -228,6 +228,10 @@ def test_seeds_are_rescored_by_successive_halving_on_common_batches(oracle):
         small_config(seed_rounds=0)
     with pytest.raises(ValueError, match="seed_race_rounds"):
         small_config(seed_race_rounds=-1)
+    with pytest.raises(ValueError, match="assignment_samples"):
+        small_config(assignment_samples=0)
+    with pytest.raises(ValueError, match="path_kl objective only"):
+        small_config(assignment_samples=4, objective="paper")
 
 
 def test_race_lets_the_true_best_overtake_a_lucky_leader(oracle):
@@ -398,6 +402,9 @@ def test_skipping_refine_and_coefficients_returns_the_selected_seed(oracle):
     assert seeds_only.search_state["verified"]["kept"] == chosen["seed"]
     card = distillation_model_card(seeds_only.config, "a teacher", "here", 0.0, search=seeds_only.search_summary())
     assert "- refinement: off" in card.content and "no boundary move" not in card.content
+    assert "objective `path_kl`," in card.content
+    card = distillation_model_card(small_config(assignment_samples=16), "a teacher", "here", 0.0)
+    assert "objective `path_kl` (16 sub-step assignments per step)," in card.content
     scheduler = seeds_only.to_scheduler()
     assert scheduler.config.unmasking_order == chosen["order"]
     assert scheduler.config.timesteps == pytest.approx(chosen["times"], abs=1e-12)

@@ -45,6 +45,11 @@ class DistillationConfig:
         verify_batches (`int`): fresh common batches on which the refined and learned values are compared with the
             starting point (then one more per round while undecided); they replace it only when lower by more than
             2.5 standard errors of the paired difference.
+        assignment_samples (`int`): path_kl: K, the sub-step assignments of each step's revealed set along which the
+            teacher scores the student's tokens. 1 (default) is the single-path estimate, which includes Jensen's
+            gap over the assignment (it prices *when* inside an interval a token appears); K > 1 averages the
+            teacher's likelihood over K assignments (log-mean-exp), closer to the KL of the step, at about K times
+            the teacher's model calls (docs/distillation.md).
         seed (`int`): base seed of every generator.
     """
 
@@ -66,6 +71,7 @@ class DistillationConfig:
     seed_race_rounds: int = 8
     refine_sweeps: int = 0
     verify_batches: int = 4
+    assignment_samples: int = 1
     seed: int = 0
 
     def __post_init__(self):
@@ -88,11 +94,16 @@ class DistillationConfig:
             "split_evaluations",
             "seed_rounds",
             "verify_batches",
+            "assignment_samples",
         ):
             check_integer(name, getattr(self, name), minimum=1)
         # zero rounds or sweeps skip a stage; a negative count would silently shorten the run
         for name in ("coefficient_rounds", "seed_race_rounds", "refine_sweeps", "seed"):
             check_integer(name, getattr(self, name), minimum=0)
+        if self.assignment_samples > 1 and self.objective != "path_kl":
+            raise ValueError(
+                f"assignment_samples > 1 applies to the path_kl objective only, not to {self.objective!r}."
+            )
         check_real("learning_rate", self.learning_rate, 0, low_open=True)
         self.seed_powers = check_real_list("seed_powers", list(self.seed_powers), 0, low_open=True)
 

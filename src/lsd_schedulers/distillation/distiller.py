@@ -270,7 +270,12 @@ class LSDDistiller:
     def rollout_steps(self, times, coefficients, start, generator, order: str | None = None, **kwargs):
         """`path_kl_steps` of the student in `order` (default: its current order): one step at a time."""
         objective, student = self.config.objective, self.student(order)
-        options = {"with_rates": objective == "rate_path_kl", "forced": objective == "path_kl", **kwargs}
+        options = {
+            "with_rates": objective == "rate_path_kl",
+            "forced": objective == "path_kl",
+            "assignment_samples": self.config.assignment_samples,
+            **kwargs,
+        }
         args = (self.denoiser, student, self.teacher, times, coefficients, start, self.config.substeps, generator)
         return path_kl_steps(*args, **options)
 
@@ -310,6 +315,7 @@ class LSDDistiller:
             self.start_states(generator),
             self.config.substeps,
             generator,
+            assignment_samples=self.config.assignment_samples,
         )
         loss = INTERVAL_LOSSES["path_kl"]
         return sum(loss(scheduler, item, scheduler.step_coefficients[k]) for k, (item, _) in enumerate(steps))

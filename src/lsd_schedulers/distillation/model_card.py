@@ -32,7 +32,7 @@ scheduler.set_timesteps()  # the {num_student_steps} steps it was distilled for
 ## Distillation
 
 - teacher: {teacher} with its baseline sampler, N = {num_teacher_steps} steps
-- student: M = {num_student_steps} steps, objective `{objective}`, relaxation zeta = {relaxation}
+- student: M = {num_student_steps} steps, objective `{objective}`{objective_detail}, relaxation zeta = {relaxation}
 - unmasking order: `{order}`{search}
 - seeds: distillation seed {seed}{evaluation_seeds}
 - wall time: {seconds:.0f} s
@@ -74,7 +74,8 @@ def distillation_model_card(
         teacher=teacher,
         num_teacher_steps=config.num_teacher_steps,
         num_student_steps=config.num_student_steps,
-        objective=config.objective + (f" ({config.distance})" if config.objective == "paper" else ""),
+        objective=config.objective,
+        objective_detail=_objective_detail(config),
         relaxation=config.relaxation,
         seed=config.seed,
         evaluation_seeds="" if eval_seed is None else f"; evaluation seeds from {eval_seed} (never used in training)",
@@ -85,6 +86,15 @@ def distillation_model_card(
         search=_search_lines(search or {}, config.refine_sweeps),
     )
     return ModelCard(content)
+
+
+def _objective_detail(config: DistillationConfig) -> str:
+    """The paper objective's distance, or path_kl's sub-step assignments per step when more than one."""
+    if config.objective == "paper":
+        return f" ({config.distance})"
+    if config.objective == "path_kl" and config.assignment_samples > 1:
+        return f" ({config.assignment_samples} sub-step assignments per step)"
+    return ""
 
 
 def _search_lines(search: dict, refine_sweeps: int) -> str:

@@ -5,6 +5,7 @@ Both are built from *rollouts*: trajectories sampled without gradient, whose per
 the loss is an exact, differentiable function of the student's coefficients (and, for the paper's LSD+, its times).
 """
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -82,6 +83,10 @@ class IntervalStatistics:
     `token_log_mass` = sum_j w_j log p*_j replaces `token_mass` and `token_negentropy`, so that the reverse token
     term sum_j w_j KL(q || p*_j) = `move_mass` sum_y q_y log q_y - sum_y q_y `token_log_mass`_y.
 
+    With K > 1 sub-step assignments of the student's revealed set (`assignment_samples`), `assignment_log_likelihood`
+    [K, B] holds, per assignment, the teacher's log-probability of the student's tokens along it, with `chosen` and
+    `student_tokens` (the importance-weighted form of the forced token term, `path_kl_interval_loss`).
+
     `rate_statistics` holds the continuous-time rate integrals of the `rate_path_kl` objective when asked for.
     """
 
@@ -99,6 +104,9 @@ class IntervalStatistics:
     stay_total: torch.Tensor | None = None
     hazard_negentropy: torch.Tensor | None = None
     rate_statistics: RateStatistics | None = None
+    assignment_log_likelihood: torch.Tensor | None = None
+    chosen: torch.Tensor | None = None
+    student_tokens: torch.LongTensor | None = None
 
 
 def reveal_substep_law(unmask_probabilities: torch.Tensor) -> torch.Tensor:
@@ -116,6 +124,51 @@ def reveal_substep_law(unmask_probabilities: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def assignment_log_likelihoods(
+    denoiser: Denoiser,
+    teacher: LSDDiscreteScheduler,
+    sample: torch.LongTensor,
+    model_output: torch.Tensor,
+    times: torch.Tensor,
+    law: torch.Tensor,
+    chosen: torch.Tensor,
+    student_tokens: torch.LongTensor,
+    num_assignments: int,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """The teacher's log-likelihood of the student's tokens along K random sub-step assignments, `[K, B]`.
+
+    Each chosen position is given a sub-step j ~ pi (`reveal_substep_law`); the teacher's fine steps then reveal the
+    set at those sub-steps with the student's tokens, and log p*_j(y) of each token is summed:
+    log p(y | a) = sum_i log p*_{a(i)}(y_i). The teacher's law of the step's tokens is the mean over assignments,
+    p(y) = E_a p(y | a), so log-mean-exp over K assignments estimates log p(y) from below, tighter as K grows.
+    A model call is made only at the sub-steps where some chosen position is revealed.
+    """
+    batch_size, num_substeps = sample.shape[0], len(law)
+    cdf = law.cumsum(0)
+    cdf[-1] = 1.0
+    log_likelihoods = []
+    for _ in range(num_assignments):
+        assigned = torch.searchsorted(cdf, uniform_noise(tuple(sample.shape), generator, sample.device), right=True)
+        state, output = sample, model_output
+        total = torch.zeros(batch_size, dtype=torch.float64, device=sample.device)
+        for j in range(num_substeps):
+            revealing = chosen & (assigned == j)
+            if not revealing.any():
+                continue
+            if j > 0:  # the state changed at the last revealing sub-step: the model sees it at t_j
+                output = denoiser(state, times[j].float().expand(batch_size))
+            jumps, _ = teacher.jump_probabilities(output, state, times[j], times[j + 1])
+            token_probs = jumps / jumps.sum(-1, keepdim=True).clamp_min(TINY)
+            # log p*_j(y) of the student's token at each position revealed now
+            log_probs = token_probs.gather(-1, student_tokens.unsqueeze(-1)).squeeze(-1).clamp_min(TINY).log()
+            total += torch.where(revealing, log_probs, 0.0).flatten(1).sum(-1)
+            state = torch.where(revealing, student_tokens, state)
+        log_likelihoods.append(total)
+    return torch.stack(log_likelihoods)
+
+
+@torch.no_grad()
 def teacher_continuation(
     denoiser: Denoiser,
     teacher: LSDDiscreteScheduler,
@@ -128,6 +181,7 @@ def teacher_continuation(
     chosen: torch.Tensor | None = None,
     with_rates: bool = False,
     student_tokens: torch.LongTensor | None = None,
+    assignment_samples: int = 1,
 ) -> IntervalStatistics:
     """Run the teacher's `num_substeps` fine steps from the student's state across [s, t], accumulating statistics.
 
@@ -155,6 +209,8 @@ def teacher_continuation(
         chosen (`torch.Tensor`, *optional*): `[B, L]` bool, the positions the student's step revealed (set orders).
         with_rates (`bool`, defaults to `False`): also accumulate the `RateStatistics` of `rate_path_kl`.
         student_tokens (`torch.LongTensor`, *optional*): the student's state after its step (forced continuation).
+        assignment_samples (`int`, defaults to 1): forced only: K > 1 scores the student's tokens along K random
+            sub-step assignments (`assignment_log_likelihoods`) instead of the one path of the single estimate.
     """
     batch_size, device = sample.shape[0], sample.device
     absorbing, forced = teacher.is_absorbing, student_tokens is not None
@@ -169,6 +225,23 @@ def teacher_continuation(
     rates = RateStatistics(token_mass.clone(), zeros.clone(), zeros.clone(), zeros.clone(), zeros.clone())
     if absorbing:
         rho = torch.stack([teacher.unmask_probability(times[j], times[j + 1]) for j in range(num_substeps)])
+    if forced and assignment_samples > 1:
+        law = reveal_substep_law(rho)
+        log_likelihood = assignment_log_likelihoods(
+            denoiser, teacher, sample, model_output, times, law, chosen, student_tokens, assignment_samples, generator
+        )
+        return IntervalStatistics(
+            sample,
+            model_output,
+            t,
+            s,
+            num_substeps,
+            move_mass=chosen.double(),
+            reveal_probability=1 - torch.prod(1 - rho),
+            assignment_log_likelihood=log_likelihood,
+            chosen=chosen,
+            student_tokens=student_tokens,
+        )
     if chosen is not None:
         law = reveal_substep_law(rho)
         remaining = law.flip(0).cumsum(0).flip(0)  # sum_{l >= j} pi_l
@@ -260,6 +333,8 @@ def path_kl_interval_loss(
     *when* inside the interval a token appears does not reach the output. Uniform noise has no revealed set to force
     the teacher along: its statistics are the forward ones, scored by `forward_path_kl_interval_loss`.
     """
+    if stats.assignment_log_likelihood is not None:
+        return importance_weighted_interval_loss(student, stats, coefficient)
     if stats.token_log_mass is None:
         return forward_path_kl_interval_loss(student, stats, coefficient)
     jumps, _ = student.jump_probabilities(stats.model_output, stats.sample, stats.t, stats.s, coefficient)
@@ -269,6 +344,27 @@ def path_kl_interval_loss(
     token_term = stats.move_mass * (token_probs * torch.log(token_probs.clamp_min(TINY))).sum(-1)
     token_term = token_term - (token_probs * stats.token_log_mass).sum(-1)
     return (token_term + _reveal_law_term(student, stats, jump_total, reverse=True)).flatten(1).sum(-1)
+
+
+def importance_weighted_interval_loss(
+    student: LSDDiscreteScheduler, stats: IntervalStatistics, coefficient: torch.Tensor | float
+) -> torch.Tensor:
+    """The forced path-KL of one step with the teacher's likelihood averaged over K sub-step assignments, `[B]`.
+
+    log q(y) - log (1/K) sum_k p(y | a_k) on the student's draw y, plus the reveal-law term. The single-assignment
+    estimate (K = 1, `path_kl_interval_loss`) is E_a[log q(y) - log p(y | a)], which exceeds the KL of the step by
+    Jensen's gap over a: it also prices *when* inside the interval each token appears, which the output never
+    shows. The gap shrinks as K grows, and the estimate decreases towards KL(student step || teacher's interval).
+    """
+    jumps, _ = student.jump_probabilities(stats.model_output, stats.sample, stats.t, stats.s, coefficient)
+    jump_total = jumps.sum(-1)
+    token_probs = jumps / jump_total.clamp_min(TINY).unsqueeze(-1)
+    log_q = token_probs.gather(-1, stats.student_tokens.unsqueeze(-1)).squeeze(-1).clamp_min(TINY).log()
+    log_q = torch.where(stats.chosen, log_q, 0.0).flatten(1).sum(-1)
+    # log p(y) ~ log (1/K) sum_k p(y | a_k)
+    num_assignments = stats.assignment_log_likelihood.shape[0]
+    log_p = torch.logsumexp(stats.assignment_log_likelihood, 0) - math.log(num_assignments)
+    return log_q - log_p + _reveal_law_term(student, stats, jump_total, reverse=True).flatten(1).sum(-1)
 
 
 def _reveal_law_term(

@@ -59,12 +59,14 @@ def path_kl_steps(
     last_step: int | None = None,
     with_rates: bool = False,
     forced: bool = True,
+    assignment_samples: int = 1,
 ) -> Iterator[tuple[IntervalStatistics, torch.LongTensor]]:
     """Walk the student from `start` at times[first_step]; at each step run the teacher across the interval.
 
     `forced` (absorbing noise; the `path_kl` objective): the teacher reveals the student's set with the student's
-    tokens. Otherwise (`forward_path_kl`, `rate_path_kl`) it draws its own tokens, and under a set order (any but
-    `random`) reveals the set that the student's step revealed.
+    tokens (along `assignment_samples` sub-step assignments of the set, `teacher_continuation`). Otherwise
+    (`forward_path_kl`, `rate_path_kl`) it draws its own tokens, and under a set order (any but `random`) reveals the
+    set that the student's step revealed.
     Yields, step after step from `first_step` to `last_step - 1`, the step's statistics and the student's state after
     it, so that a caller can use a step's statistics and let them go before the next step is computed.
     """
@@ -91,6 +93,7 @@ def path_kl_steps(
             chosen,
             with_rates,
             student_tokens=next_sample if forced else None,
+            assignment_samples=assignment_samples,
         )
         sample = next_sample
         yield statistics, sample
