@@ -359,7 +359,8 @@ def distillation_note(record: dict) -> str:
         setting = row.get("distillation")
         if setting:
             ratio = setting["teacher_steps"] // row["nfe"]
-            key = (ratio, setting["train_batch_size"], setting["split_evaluations"])
+            assignments = setting.get("assignment_samples", 1)
+            key = (ratio, setting["train_batch_size"], setting["split_evaluations"], assignments)
             by_setting.setdefault(key, [])
             if row["nfe"] not in by_setting[key]:
                 by_setting[key].append(row["nfe"])
@@ -372,9 +373,10 @@ def distillation_note(record: dict) -> str:
             note += f", {setup['split_evaluations']} golden-section evaluations per boundary"
         return note + "."
     parts = [
-        f"N = {ratio} M, {batch} trajectories per rollout, {evaluations} golden-section evaluations per boundary at "
-        f"M = {', '.join(map(str, sorted(nfes)))}"
-        for (ratio, batch, evaluations), nfes in by_setting.items()
+        f"N = {ratio} M, {batch} trajectories per rollout, {evaluations} golden-section evaluations per boundary"
+        + (f", {assignments} sub-step assignments per step" if assignments > 1 else "")
+        + f" at M = {', '.join(map(str, sorted(nfes)))}"
+        for (ratio, batch, evaluations, assignments), nfes in by_setting.items()
     ]
     return "Distillation: " + "; ".join(parts) + "."
 

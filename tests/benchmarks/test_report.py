@@ -106,6 +106,7 @@ def test_text_section_shows_intervals_commands_and_per_row_distillation(report, 
                 "teacher_steps": 8 * row["nfe"] // (1 + (row["nfe"] == 16)),
                 "train_batch_size": 8,
                 "split_evaluations": 4,
+                **({"assignment_samples": 16} if row["nfe"] == 16 else {}),
             }
     record["commands"] = ["python benchmarks/text.py --steps 8", "python benchmarks/text.py --steps 16 --append"]
     (tmp_path / "results").mkdir()
@@ -119,7 +120,10 @@ def test_text_section_shows_intervals_commands_and_per_row_distillation(report, 
     assert "| | held-out text | 40.0000 | 4.1000 | 0.9700 | | |" in page
     assert "- `python benchmarks/text.py --steps 16 --append`" in page
     assert "N = 8 M, 8 trajectories per rollout, 4 golden-section evaluations per boundary at M = 8" in page
-    assert "N = 4 M, 8 trajectories per rollout, 4 golden-section evaluations per boundary at M = 16" in page
+    assert (
+        "N = 4 M, 8 trajectories per rollout, 4 golden-section evaluations per boundary, 16 sub-step assignments per "
+        "step at M = 16" in page
+    )
 
 
 def test_rows_ahead_of_lsd_plus_are_told_apart_only_when_their_intervals_are(report):
