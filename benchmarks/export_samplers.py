@@ -141,10 +141,10 @@ def search_words(search: dict) -> str:
     return words + (f"; kept: {kept}" if kept else "")
 
 
-def export(task: str, results: dict, output_dir: Path, root: Path = ROOT) -> list[dict]:
+def export(task: str, results: dict, output_dir: Path) -> list[dict]:
     """Write one folder per `lsd_plus` row of a task's results; returns the index entries."""
     teacher_name, usage, metric = TASKS[task]
-    teacher = root / teacher_name
+    teacher = ROOT / teacher_name
     overrides = image_grid(teacher) if task == "image" else None
     teacher_row = {**results["teacher"], "sampler": f"teacher (N = {results['teacher']['nfe']})"}
     entries = []
@@ -169,7 +169,7 @@ def export(task: str, results: dict, output_dir: Path, root: Path = ROOT) -> lis
             search=search_words(row.get("search", {})),
             seconds=row["distill_seconds"],
             task=task,
-            samples=f"{results['distillation'].get('samples_per_cell', 'see the file for the')} samples per cell",
+            samples=f"{results['distillation']['samples_per_cell']} samples per cell",
             table=rows_table([teacher_row, *others], metrics),
         )
         ModelCard(card).save(folder / "README.md")
