@@ -123,6 +123,15 @@ def reveal_substep_law(unmask_probabilities: torch.Tensor) -> torch.Tensor:
     return reveal / reveal.sum()
 
 
+def draw_substeps(
+    law: torch.Tensor, shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device
+) -> torch.LongTensor:
+    """Per position, the sub-step j ~ `law` (`reveal_substep_law`) at which the teacher reveals it: inverse CDF."""
+    cdf = law.cumsum(0)
+    cdf[-1] = 1.0  # rounding must not leave a uniform draw above the last sub-step
+    return torch.searchsorted(cdf, uniform_noise(shape, generator, device), right=True)
+
+
 @torch.no_grad()
 def assignment_log_likelihoods(
     denoiser: Denoiser,
@@ -145,11 +154,9 @@ def assignment_log_likelihoods(
     A model call is made only at the sub-steps where some chosen position is revealed.
     """
     batch_size, num_substeps = sample.shape[0], len(law)
-    cdf = law.cumsum(0)
-    cdf[-1] = 1.0
     log_likelihoods = []
     for _ in range(num_assignments):
-        assigned = torch.searchsorted(cdf, uniform_noise(tuple(sample.shape), generator, sample.device), right=True)
+        assigned = draw_substeps(law, tuple(sample.shape), generator, sample.device)
         state, output = sample, model_output
         total = torch.zeros(batch_size, dtype=torch.float64, device=sample.device)
         for j in range(num_substeps):
@@ -245,9 +252,7 @@ def teacher_continuation(
     if chosen is not None:
         law = reveal_substep_law(rho)
         remaining = law.flip(0).cumsum(0).flip(0)  # sum_{l >= j} pi_l
-        cdf = law.cumsum(0)
-        cdf[-1] = 1.0
-        assigned = torch.searchsorted(cdf, uniform_noise(tuple(sample.shape), generator, device), right=True)
+        assigned = draw_substeps(law, tuple(sample.shape), generator, device)
     state, output = sample, model_output
     for j in range(num_substeps):
         t_j, t_next = times[j], times[j + 1]
