@@ -18,8 +18,9 @@ from pathlib import Path
 
 from huggingface_hub import ModelCard
 
-from lsd_schedulers import LSDPlusScheduler, LSDVQImagePipeline
+from lsd_schedulers import LSDDiscreteScheduler, LSDPlusScheduler, LSDVQImagePipeline
 from lsd_schedulers.distillation.model_card import CARD_METADATA
+from lsd_schedulers.hand_made import public_config, variant
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,30 +84,28 @@ and which way is better, is in docs/benchmarks.md.
 )
 
 
-def learned_scheduler(teacher: Path, row: dict, overrides: dict | None = None) -> LSDPlusScheduler:
-    """The teacher's scheduler with a results row's learned times, coefficients and unmasking order.
+def teacher_scheduler(task: str, teacher: Path) -> LSDDiscreteScheduler:
+    """The teacher's sampler as its benchmark set it up (the image benchmark adds the token grid)."""
+    if task == "image":
+        pipe = LSDVQImagePipeline.from_pretrained(teacher)
+        return variant(pipe.scheduler, token_grid_shape=pipe.token_grid_shape)
+    return LSDDiscreteScheduler.from_pretrained(teacher / "scheduler")
+
+
+def learned_scheduler(baseline: LSDDiscreteScheduler, row: dict) -> LSDPlusScheduler:
+    """The teacher's sampler with a results row's learned times, coefficients and unmasking order.
 
     Args:
-        teacher (`Path`): a teacher folder with a `scheduler/` subfolder.
+        baseline (`LSDDiscreteScheduler`): the teacher's sampler (`teacher_scheduler`).
         row (`dict`): an `lsd_plus` row of a results file.
-        overrides (`dict`, *optional*): further config fields the benchmark set (the image token grid).
     """
-    config = json.loads((teacher / "scheduler" / "scheduler_config.json").read_text())
-    config = {key: value for key, value in config.items() if not key.startswith("_")}
     learned = {
         "timesteps": row["timesteps"],
         "coefficients": row["coefficients"],
         "num_inference_steps": row["nfe"],
         "unmasking_order": row["unmasking_order"],
     }
-    return LSDPlusScheduler.from_config({**config, **(overrides or {}), **learned})
-
-
-def image_grid(teacher: Path) -> dict:
-    """The token grid benchmarks/image.py gives the scheduler (the 2-D spread order reads it)."""
-    pipe = LSDVQImagePipeline.from_pretrained(teacher)
-    side = pipe.vqvae.config.sample_size // pipe.vae_scale_factor
-    return {"token_grid_shape": [side, side]}
+    return LSDPlusScheduler.from_config({**public_config(baseline), **learned})
 
 
 def format_value(value: float) -> str:
@@ -144,14 +143,13 @@ def search_words(search: dict) -> str:
 def export(task: str, results: dict, output_dir: Path) -> list[dict]:
     """Write one folder per `lsd_plus` row of a task's results; returns the index entries."""
     teacher_name, usage, metric = TASKS[task]
-    teacher = ROOT / teacher_name
-    overrides = image_grid(teacher) if task == "image" else None
+    baseline = teacher_scheduler(task, ROOT / teacher_name)
     teacher_row = {**results["teacher"], "sampler": f"teacher (N = {results['teacher']['nfe']})"}
     entries = []
     for row in [row for row in results["rows"] if row["sampler"] == "lsd_plus"]:
         steps = row["nfe"]
         folder = output_dir / f"{task}-m{steps}"
-        scheduler = learned_scheduler(teacher, row, overrides)
+        scheduler = learned_scheduler(baseline, row)
         scheduler.save_pretrained(folder)
         others = [other for other in results["rows"] if other["nfe"] == steps]
         metrics = list(row["metrics"])

@@ -110,17 +110,17 @@ def main(args: argparse.Namespace) -> None:
     classifier = ImageClassifier.from_pretrained(args.classifier).eval()
     test_images, _ = load_fashion_mnist("test", args.data_dir)
     reference_features, _ = classify(classifier, test_images)
-    grid_side = pipe.vqvae.config.sample_size // pipe.vae_scale_factor
-    seq_len = grid_side**2
+    grid = pipe.token_grid_shape
+    seq_len = grid[0] * grid[1]
     # the token grid lets the 2-D spread order (and distillation's choice of orders) read flattened samples
-    baseline = variant(pipe.scheduler, token_grid_shape=[grid_side, grid_side])
+    baseline = variant(pipe.scheduler, token_grid_shape=grid)
     denoiser = ClassConditionalAdapter(pipe.transformer.eval(), None, args.guidance_scale, baseline.config.vocab_size)
 
     requested = torch.arange(args.samples) % 10  # batches of BATCH rows, row i drawn for class i mod 10
     last_grids: dict[str, torch.Tensor] = {}
 
     def decode(tokens: torch.LongTensor) -> torch.Tensor:
-        return pipe.decode_tokens(tokens.view(-1, grid_side, grid_side))
+        return pipe.decode_tokens(tokens.view(-1, *grid))
 
     # fd_teacher's reference: teacher samples on seeds disjoint from evaluation (the distance to what is distilled)
     start = time.perf_counter()

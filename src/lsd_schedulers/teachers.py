@@ -224,8 +224,8 @@ def vq_image_teacher(
     pipe: LSDVQImagePipeline, name: str, class_labels: list[int] | None, guidance_scale: float | None
 ) -> Teacher:
     """A VQ image pipeline: balanced classes (or `class_labels`) with guidance; the token grid in the scheduler."""
-    side = pipe.vqvae.config.sample_size // pipe.vae_scale_factor
-    scheduler = baseline_of(pipe.scheduler, token_grid_shape=[side, side])
+    grid = pipe.token_grid_shape
+    scheduler = baseline_of(pipe.scheduler, token_grid_shape=grid)
     pipe.scheduler = scheduler
     vocab_size = scheduler.config.vocab_size
     guidance = 2.0 if guidance_scale is None else guidance_scale
@@ -236,7 +236,7 @@ def vq_image_teacher(
         raise ValueError("class_labels were given but the transformer is not class-conditional.")
     else:
         denoiser, description = NativeAdapter(pipe.transformer.eval(), vocab_size), f"LSDVQImagePipeline {name}"
-    return Teacher(denoiser, scheduler, side * side, description, pipeline=pipe, grid=(side, side))
+    return Teacher(denoiser, scheduler, grid[0] * grid[1], description, pipeline=pipe, grid=tuple(grid))
 
 
 def amused_teacher(

@@ -39,6 +39,12 @@ class LSDVQImagePipeline(SnapshotLoadingPipeline):
         """Pixels per token along each side."""
         return 2 ** (len(self.vqvae.config.block_out_channels) - 1)
 
+    @property
+    def token_grid_shape(self) -> list[int]:
+        """Tokens per column and per row of an image of the default size (`vqvae.config.sample_size` pixels)."""
+        side = self.vqvae.config.sample_size // self.vae_scale_factor
+        return [side, side]
+
     def _class_labels(self, class_labels, num_images_per_prompt: int, device: torch.device) -> torch.LongTensor | None:
         """One label per image (each requested label repeated `num_images_per_prompt` times), None if unconditional."""
         if class_labels is None:
