@@ -13,7 +13,9 @@ set of held-out blocks is scored like samples (the `data` row: what real text ge
 what was distilled: the Frechet distance, in the same sentence features (on the top 32 principal components of the
 reference), between a row's samples and the teacher's own samples at N = `--teacher_steps` drawn with seeds disjoint
 from evaluation (`--teacher_reference_seed`), with a normal bootstrap 95% interval; the teacher row's value is the
-floor that sampling noise alone gives. The reference samples are kept next to the results file
+floor that sampling noise alone gives. Rows of one run are drawn on the same seeds, so each row's fd_teacher is also
+given minus that of `--paired_against` (default lsd_plus) with a paired bootstrap interval (`fd_teacher_paired`),
+which tells apart rows whose own intervals overlap. The reference samples are kept next to the results file
 (`<output>-teacher-reference.safetensors`) for runs that append, and `--reference_only` draws them alone, in a
 process of its own beside the full run. `--precision bf16` runs the teacher under CPU bf16 autocast in sampling and
 distillation (forwards about 2.6x faster than fp32 on a CPU with AMX; the per-token KL between the two predictions
@@ -56,7 +58,11 @@ from lsd_schedulers import LSDDiscreteScheduler, MaskedDiffusionTransformer
 from lsd_schedulers.metrics import load_metric
 from lsd_schedulers.metrics.evaluation import compare_samplers, sample_in_batches
 from lsd_schedulers.metrics.judges import load_sentence_encoder, sentence_features
-from lsd_schedulers.metrics.sequences import frechet_interval, projected_frechet_distance
+from lsd_schedulers.metrics.sequences import (
+    frechet_difference_interval,
+    frechet_interval,
+    projected_frechet_distance,
+)
 from lsd_schedulers.models import AutocastDenoiser, NativeAdapter
 
 SAMPLERS = ("euler", "tweedie", "cosine", "power", "confidence", "spread", "jys", *DISTILLED)
@@ -99,6 +105,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--every_schedule",
         action="store_true",
         help="keep a row for every power and spread schedule instead of the best of each order",
+    )
+    parser.add_argument(
+        "--paired_against", default="lsd_plus", help="the row each fd_teacher is compared with, on the same seeds"
     )
     parser.add_argument("--output", default="benchmarks/results/text.json")
     parser.add_argument("--append", action="store_true", help="keep the file's teacher, data and other rows")
@@ -201,6 +210,7 @@ class TextScorer:
         self.entropy = load_metric("unigram_entropy")
         self.details: list[dict] = []
         self.teacher_features: torch.Tensor | None = None
+        self.features: list[torch.Tensor] = []  # fd_teacher: the sentence features of each call's samples
         if "gen_ppl" in metrics:
             if judge is None:
                 raise ValueError("gen_ppl needs a judge (model, tokenizer).")
@@ -244,6 +254,7 @@ class TextScorer:
             if self.teacher_features is None:
                 raise ValueError("fd_teacher needs teacher_features (the teacher's reference samples) set first.")
             features = sentence_features(texts, *self.encoder).double()
+            self.features.append(features)
             values["fd_teacher"] = projected_frechet_distance(features, self.teacher_features)
             details["fd_teacher_interval"] = frechet_interval(features, self.teacher_features)
         self.details.append({**details, "metric_seconds": round(time.perf_counter() - start, 1)})
@@ -294,6 +305,25 @@ def teacher_reference(args: argparse.Namespace, denoiser, baseline, seq_len: int
     save_file({"tokens": tokens.int()}, str(path), metadata=draw)
     print(f"teacher reference samples (N={args.teacher_steps}) in {time.perf_counter() - start:.0f} s: {path}")
     return tokens
+
+
+def pair_fd_teacher(cells: list[dict], features: list[torch.Tensor], reference: torch.Tensor, against: str) -> None:
+    """Add to each row its fd_teacher minus that of the row `against`, with a paired bootstrap 95% interval: the
+    rows' samples are drawn on the same seeds (`frechet_difference_interval`)."""
+    names = [row["sampler"] for row in cells]
+    if against not in names:
+        print(f"no row {against!r} at this M: fd_teacher is not paired", flush=True)
+        return
+    other = features[names.index(against)]
+    for row, own in zip(cells, features):
+        if row["sampler"] != against:
+            difference, interval = frechet_difference_interval(own, other, reference)
+            row["fd_teacher_paired"] = {"against": against, "difference": difference, "interval": interval}
+            print(
+                f"  fd_teacher {row['sampler']} minus {against}: {difference:+.4f} ({interval[0]:+.4f}, "
+                f"{interval[1]:+.4f})",
+                flush=True,
+            )
 
 
 def protocol_of(record: dict) -> dict:
@@ -400,8 +430,10 @@ def main(args: argparse.Namespace) -> None:
             distilled = distil_all(denoiser, baseline, steps, to_distil, args.teacher_ratio, **cache, **settings)
         samplers = {name: (hand[name], steps) for name in wanted}
         samplers.update({name: (distilled[name][0], steps) for name in args.samplers if name in distilled})
-        first = len(scorer.details)
+        first, first_features = len(scorer.details), len(scorer.features)
         cells = compare_samplers(denoiser, samplers, scorer, args.samples, seq_len, args.eval_seed, args.batch_size)
+        if "fd_teacher" in args.metrics:
+            pair_fd_teacher(cells, scorer.features[first_features:], scorer.teacher_features, args.paired_against)
         for row, details in zip(cells, scorer.details[first:]):
             row.update(details)
             if row["sampler"] in distilled:

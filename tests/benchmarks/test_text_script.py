@@ -114,6 +114,16 @@ def test_text_benchmark_writes_every_row_and_metric(tmp_path):
             assert 0 <= low <= row["metrics"]["fd_teacher"] <= high
         assert "teacher reference samples (N=4)" in result.stdout
         assert (tmp_path / "result-teacher-reference.safetensors").is_file()
+        # rows of one run share their seeds: each is paired with lsd_plus (the default --paired_against)
+        learned = next(row for row in record["rows"] if row["sampler"] == "lsd_plus")
+        assert "fd_teacher_paired" not in learned
+        for row in record["rows"]:
+            if row is not learned:
+                paired = row["fd_teacher_paired"]
+                assert paired["against"] == "lsd_plus"
+                expected = row["metrics"]["fd_teacher"] - learned["metrics"]["fd_teacher"]
+                assert paired["difference"] == pytest.approx(expected, abs=1e-9)
+                assert paired["interval"][0] <= paired["difference"] <= paired["interval"][1]
     power = next(row for row in record["rows"] if row["sampler"] == "power")
     assert power["gamma"] in (0.5, 0.7) and record["evaluation"]["power_selected_by"] == "gen_ppl"
     assert record["evaluation"]["judge_precision"] == "bf16"

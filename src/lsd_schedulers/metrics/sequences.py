@@ -69,6 +69,47 @@ def frechet_interval(
     return [max(estimate - spread, 0.0), estimate + spread]
 
 
+def frechet_difference_interval(
+    features: torch.Tensor,
+    other: torch.Tensor,
+    reference: torch.Tensor,
+    draws: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, list[float]]:
+    """The paired difference `projected_frechet_distance(features, reference) - (other, reference)` and its normal
+    bootstrap interval, for two sets drawn on the same seeds (row i of each from seed i).
+
+    Each resample takes the same rows of both sets and one resample of the reference, so the noise the two distances
+    share (the reference's draw, the seeds' draw) cancels in the difference: two samplers whose separate intervals
+    overlap can still be told apart.
+
+    Args:
+        features, other (`torch.Tensor`): `[N, H]` feature sets of two samplers, row for row on the same seeds.
+        reference (`torch.Tensor`): `[R, H]` features of the reference (the teacher's samples).
+        draws (`int`, defaults to 200): bootstrap resamples. level (`float`, defaults to 0.95): the coverage.
+        seed (`int`, defaults to 0): the resampling generator's seed.
+    """
+    if features.shape != other.shape:
+        raise ValueError(
+            f"Paired feature sets need the same shape, got {tuple(features.shape)} and {tuple(other.shape)}."
+        )
+    generator = torch.Generator().manual_seed(seed)
+    differences = []
+    for _ in range(draws):
+        rows = torch.randint(0, len(features), (len(features),), generator=generator)
+        reference_rows = reference[torch.randint(0, len(reference), (len(reference),), generator=generator)]
+        differences.append(
+            projected_frechet_distance(features[rows], reference_rows)
+            - projected_frechet_distance(other[rows], reference_rows)
+        )
+    estimate = projected_frechet_distance(features, reference) - projected_frechet_distance(other, reference)
+    # estimate +- z_{(1 + level) / 2} * sd(bootstrap differences)
+    z = float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor((1 + level) / 2)))
+    spread = z * float(torch.tensor(differences, dtype=torch.float64).std())
+    return estimate, [estimate - spread, estimate + spread]
+
+
 @torch.no_grad()
 def pseudo_perplexity(
     model,
