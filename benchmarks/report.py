@@ -101,21 +101,35 @@ def metric_cells(row: dict, metrics: list[str]) -> str:
     return " | ".join(f"{row['metrics'][m]:.4f}" if m in row["metrics"] else "" for m in metrics)
 
 
+def paired_cell(row: dict) -> str:
+    """A row's fd_teacher minus that of the row it was paired with, and the paired 95% interval."""
+    paired = row.get("fd_teacher_paired")
+    if not paired:
+        return " |"
+    low, high = paired["interval"]
+    return f" | {paired['difference']:+.4f} ({low:+.4f} to {high:+.4f})"
+
+
 def table(record: dict, metrics: list[str]) -> str:
-    """All rows of a results file; a `<metric> 95%` column for gen_ppl and fd_teacher where rows carry intervals."""
+    """All rows of a results file; a `<metric> 95%` column for gen_ppl and fd_teacher where rows carry intervals, and
+    one for the paired fd_teacher difference where rows carry it (`text.py --paired_against`)."""
     teacher = record["teacher"]
     rows = [row for rows in rows_by_nfe(record).values() for row in rows]
     columns = interval_columns([teacher, *rows])
+    against = sorted({row["fd_teacher_paired"]["against"] for row in rows if "fd_teacher_paired" in row})
+    headers = [*metrics, *(f"{metric} 95%" for metric in columns)]
+    headers += [f"fd_teacher minus {' / '.join(against)} (paired 95%)"] if against else []
     lines = [
-        "| M | sampler | " + " | ".join([*metrics, *(f"{metric} 95%" for metric in columns)]) + " | distill s |",
-        "| ---: | --- | " + " | ".join("---:" for _ in [*metrics, *columns]) + " | ---: |",
+        "| M | sampler | " + " | ".join(headers) + " | distill s |",
+        "| ---: | --- | " + " | ".join("---:" for _ in headers) + " | ---: |",
         f"| {teacher['nfe']} | teacher ({teacher['sampler']}) | "
         + metric_cells(teacher, metrics)
         + interval_cells(teacher, columns)
+        + (" |" if against else "")
         + " | |",
     ]
     for row in rows:
-        values = metric_cells(row, metrics) + interval_cells(row, columns)
+        values = metric_cells(row, metrics) + interval_cells(row, columns) + (paired_cell(row) if against else "")
         lines.append(f"| {row['nfe']} | {row_name(row)} | {values} | {row.get('distill_seconds', '')} |")
     return "\n".join(lines)
 
@@ -146,6 +160,12 @@ def beats_every_row(rows: list[dict], metric: str) -> str:
     if not ahead:
         return "ties " + ", ".join(tied) if tied else "yes"
     verdict = "**no**: " + ", ".join(row_name(row) for row in ahead)
+    paired = [row.get(f"{metric}_paired") for row in ahead]
+    if all(pair and pair["against"] == LEARNED for pair in paired):  # same seeds: the difference's own interval
+        apart = [row_name(row) for row, pair in zip(ahead, paired) if pair["interval"][1] < 0]
+        return verdict + (
+            f" (paired intervals apart: {', '.join(apart)})" if apart else " (all within the paired 95% intervals)"
+        )
     key = f"{metric}_interval"
     if key in learned_row and all(key in row for row in ahead):
         apart = [row_name(row) for row in ahead if row[key][1] < learned_row[key][0]]
@@ -408,6 +428,22 @@ def gap_significance(euler: dict, teacher: dict) -> str:
         return ""
     (euler_low, euler_high), (teacher_low, teacher_high) = euler["gen_ppl_interval"], teacher["gen_ppl_interval"]
     return "apart" if euler_low > teacher_high or teacher_low > euler_high else "**overlap**"
+
+
+def separation_section(record: dict) -> str:
+    """The text cells drawn again with more samples (`text-separation.json`): all rows, intervals, paired distances."""
+    setup = record["distillation"]
+    return f"""## Text at {setup["samples_per_cell"]} samples per cell
+
+The cells of the text benchmark that decide whether it tells samplers apart, drawn again with more samples (the first
+256 of each row are those of the text table). Rows of one run share their evaluation seeds, so each row's fd_teacher
+is also given minus that of one row, with a paired bootstrap interval: an interval above 0 means the row is farther
+from the teacher than the row it is paired with, even where their own intervals overlap.
+
+{commands_note(record)}
+
+{table(record, [m for m in TEXT_METRICS if m in record["teacher"]["metrics"]])}
+"""
 
 
 def text_section(record: dict) -> str:
@@ -680,6 +716,8 @@ def main() -> None:
         sections.append(tiny_section(tiny))
     if text := load("text"):
         sections.append(text_section(text))
+    if separation := load("text-separation"):
+        sections.append(separation_section(separation))
     if image := load("image"):
         sections.append(image_section(image))
     if antiberty := load("antiberty"):

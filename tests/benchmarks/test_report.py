@@ -167,3 +167,46 @@ def test_readme_table_is_regenerated_between_its_markers(report, tmp_path):
     )
     # M = 16 lacks a jys row, so it is left out rather than shown with a hole
     assert "| 16 |" not in readme
+
+
+def test_paired_fd_teacher_decides_which_rows_ahead_are_apart_and_gets_a_column(report, tmp_path):
+    def row(sampler, distance, low, high, paired=None):
+        record = {
+            "sampler": sampler,
+            "nfe": 8,
+            "metrics": {"fd_teacher": distance},
+            "fd_teacher_interval": [low, high],
+        }
+        if paired:
+            record["fd_teacher_paired"] = {
+                "against": "lsd_plus",
+                "difference": paired[0],
+                "interval": list(paired[1:]),
+            }
+        return record
+
+    learned = row("lsd_plus", 3.0, 2.0, 4.0)
+    # own intervals overlap; the paired interval of cosine minus lsd_plus lies below 0, that of jys does not
+    cosine, jys = row("cosine", 2.5, 1.5, 3.5, (-0.5, -0.8, -0.2)), row("jys", 2.8, 1.8, 3.8, (-0.2, -0.6, 0.2))
+    assert report.beats_every_row([learned, cosine, jys], "fd_teacher") == (
+        "**no**: cosine, jys (paired intervals apart: cosine)"
+    )
+    assert report.beats_every_row([learned, jys], "fd_teacher") == "**no**: jys (all within the paired 95% intervals)"
+
+    record = {
+        "task": "text",
+        "command": "python benchmarks/text.py --samples 512 --output benchmarks/results/text-separation.json",
+        "machine": "2-core CPU",
+        "date": "2026-01-01",
+        "teacher": {"sampler": "tweedie", "nfe": 256, "metrics": {"fd_teacher": 1.0}},
+        "rows": [learned, cosine, jys],
+        "distillation": {"samples_per_cell": 512},
+    }
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "text-separation.json").write_text(json.dumps(record))
+    report.main()
+    page = (tmp_path / "docs" / "benchmarks.md").read_text()
+    assert "## Text at 512 samples per cell" in page
+    assert "| fd_teacher minus lsd_plus (paired 95%) | distill s |" in page
+    assert "| 8 | cosine | 2.5000 | 1.5000-3.5000 | -0.5000 (-0.8000 to -0.2000) |  |" in page
+    assert "| 8 | lsd_plus | 3.0000 | 2.0000-4.0000 | |  |" in page
