@@ -13,9 +13,10 @@ set of held-out blocks is scored like samples (the `data` row: what real text ge
 what was distilled: the Frechet distance, in the same sentence features (on the top 32 principal components of the
 reference), between a row's samples and the teacher's own samples at N = `--teacher_steps` drawn with seeds disjoint
 from evaluation (`--teacher_reference_seed`), with a normal bootstrap 95% interval; the teacher row's value is the
-floor that sampling noise alone gives. Rows of one run are drawn on the same seeds, so each row's fd_teacher is also
-given minus that of `--paired_against` (default lsd_plus) with a paired bootstrap interval (`fd_teacher_paired`),
-which tells apart rows whose own intervals overlap. The reference samples are kept next to the results file
+floor that sampling noise alone gives. Each row's fd_teacher is also given minus that of the row `--paired_against`
+(default lsd_plus) of the same run, with a bootstrap interval that resamples the reference once for both
+(`fd_teacher_paired`): the reference's noise, shared by both distances, cancels, so rows whose own intervals overlap
+can be told apart. The reference samples are kept next to the results file
 (`<output>-teacher-reference.safetensors`) for runs that append, and `--reference_only` draws them alone, in a
 process of its own beside the full run. `--precision bf16` runs the teacher under CPU bf16 autocast in sampling and
 distillation (forwards about 2.6x faster than fp32 on a CPU with AMX; the per-token KL between the two predictions
@@ -107,7 +108,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="keep a row for every power and spread schedule instead of the best of each order",
     )
     parser.add_argument(
-        "--paired_against", default="lsd_plus", help="the row each fd_teacher is compared with, on the same seeds"
+        "--paired_against",
+        default="lsd_plus",
+        help="the row each fd_teacher is compared with (same reference, same seeds)",
     )
     parser.add_argument("--output", default="benchmarks/results/text.json")
     parser.add_argument("--append", action="store_true", help="keep the file's teacher, data and other rows")
@@ -308,8 +311,8 @@ def teacher_reference(args: argparse.Namespace, denoiser, baseline, seq_len: int
 
 
 def pair_fd_teacher(cells: list[dict], features: list[torch.Tensor], reference: torch.Tensor, against: str) -> None:
-    """Add to each row its fd_teacher minus that of the row `against`, with a paired bootstrap 95% interval: the
-    rows' samples are drawn on the same seeds (`frechet_difference_interval`)."""
+    """Add to each row its fd_teacher minus that of the row `against`, with a 95% interval that resamples both rows
+    and the reference together (`frechet_difference_interval`)."""
     names = [row["sampler"] for row in cells]
     if against not in names:
         print(f"no row {against!r} at this M: fd_teacher is not paired", flush=True)

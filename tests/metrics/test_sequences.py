@@ -58,9 +58,9 @@ def test_frechet_interval_covers_the_estimate_and_tells_a_shift_from_noise():
 
 
 def test_frechet_difference_interval_separates_paired_sets_whose_own_intervals_overlap():
-    """Two 256 x 16 sets drawn row for row from the same seeds, the second shifted by 0.25 along one axis (plus a
-    little noise of its own): their separate 95% intervals overlap, the paired interval of second minus first lies
-    above 0; a set against itself differs by exactly 0; sets of different sizes are refused."""
+    """Two 256 x 16 sets, the second the first shifted by 0.25 along one axis plus a little noise of its own: their
+    separate 95% intervals overlap, the paired interval of second minus first lies above 0; a set against itself
+    differs by exactly 0; sets of different sizes are refused."""
     generator = torch.Generator().manual_seed(5)
     reference = torch.randn(256, 16, generator=generator, dtype=torch.float64)
     first = torch.randn(256, 16, generator=generator, dtype=torch.float64)

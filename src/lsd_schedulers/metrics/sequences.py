@@ -77,15 +77,15 @@ def frechet_difference_interval(
     level: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, list[float]]:
-    """The paired difference `projected_frechet_distance(features, reference) - (other, reference)` and its normal
-    bootstrap interval, for two sets drawn on the same seeds (row i of each from seed i).
+    """The difference `projected_frechet_distance(features, reference) - (other, reference)` and its normal
+    bootstrap interval, for two samplers measured against the same reference.
 
-    Each resample takes the same rows of both sets and one resample of the reference, so the noise the two distances
-    share (the reference's draw, the seeds' draw) cancels in the difference: two samplers whose separate intervals
-    overlap can still be told apart.
+    Each resample draws one set of row indices for both samplers (pairs of rows from the same seeds stay together)
+    and one resample of the reference, so the noise the two distances share - the reference's own draw, most of it
+    - cancels in the difference: two samplers whose separate intervals overlap can still be told apart.
 
     Args:
-        features, other (`torch.Tensor`): `[N, H]` feature sets of two samplers, row for row on the same seeds.
+        features, other (`torch.Tensor`): `[N, H]` feature sets of two samplers (row i of each from the same seed).
         reference (`torch.Tensor`): `[R, H]` features of the reference (the teacher's samples).
         draws (`int`, defaults to 200): bootstrap resamples. level (`float`, defaults to 0.95): the coverage.
         seed (`int`, defaults to 0): the resampling generator's seed.
