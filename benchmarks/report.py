@@ -141,7 +141,7 @@ def row_name(row: dict) -> str:
     if "schedule" in row:
         return f"{row['sampler']} ({row['schedule']})"
     order = row.get("unmasking_order")
-    if order and order != "random" and row["sampler"] not in ("confidence", "spread", "spread_2d"):
+    if order and order != "random" and row["sampler"].split()[0] not in ("confidence", "spread", "spread_2d"):
         return f"{row['sampler']} ({order} order)"
     return row["sampler"]
 
