@@ -161,7 +161,7 @@ def beats_every_row(rows: list[dict], metric: str) -> str:
         return "ties " + ", ".join(tied) if tied else "yes"
     verdict = "**no**: " + ", ".join(row_name(row) for row in ahead)
     paired = [row.get(f"{metric}_paired") for row in ahead]
-    if all(pair and pair["against"] == LEARNED for pair in paired):  # same seeds: the difference's own interval
+    if all(pair and pair["against"] == LEARNED for pair in paired):  # the paired difference's own interval
         apart = [row_name(row) for row, pair in zip(ahead, paired) if pair["interval"][1] < 0]
         return verdict + (
             f" (paired intervals apart: {', '.join(apart)})" if apart else " (all within the paired 95% intervals)"
@@ -436,9 +436,10 @@ def separation_section(record: dict) -> str:
     return f"""## Text at {setup["samples_per_cell"]} samples per cell
 
 The cells of the text benchmark that decide whether it tells samplers apart, drawn again with more samples (the first
-256 of each row are those of the text table). Rows of one run share their evaluation seeds, so each row's fd_teacher
-is also given minus that of one row, with a paired bootstrap interval: an interval above 0 means the row is farther
-from the teacher than the row it is paired with, even where their own intervals overlap.
+256 of each row are those of the text table). Each row's fd_teacher is also given minus that of one row of the same
+run, with a bootstrap interval that resamples both rows and the teacher's reference together (the reference's noise,
+shared by both distances, cancels): an interval above 0 means the row is farther from the teacher than the row it is
+paired with, even where their own intervals overlap.
 
 {commands_note(record)}
 
