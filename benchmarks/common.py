@@ -35,6 +35,7 @@ from lsd_schedulers.hand_made import (  # noqa: F401  (the benchmark scripts imp
     spread_made,
     variant,
 )
+from lsd_schedulers.metrics.sequences import frechet_difference_interval
 
 # name -> the DistillationConfig fields of the distilled samplers in every table (lsd and lsd_plus: the order chosen
 # by distillation, `auto`; lsd_plus_random: random order, comparable with the paper)
@@ -278,9 +279,16 @@ def previous_results(path: str | os.PathLike, protocol: dict, protocol_of: Calla
 
 
 def merge_rows(rows: list[dict], new_rows: list[dict]) -> list[dict]:
-    """`rows` with `new_rows` added, replacing rows of the same sampler and M; ordered by M, then as they came."""
+    """`rows` with `new_rows` added, replacing rows of the same sampler and M; ordered by M, then as they came. A kept
+    row paired with a replaced row (`fd_teacher_paired`) loses its pairing: it was measured against other samples."""
     replaced = {(row["nfe"], row["sampler"]) for row in new_rows}
     kept = [row for row in rows if (row["nfe"], row["sampler"]) not in replaced]
+    kept = [
+        {key: value for key, value in row.items() if key != "fd_teacher_paired"}
+        if (row["nfe"], row.get("fd_teacher_paired", {}).get("against")) in replaced
+        else row
+        for row in kept
+    ]
     return sorted(kept + new_rows, key=lambda row: row["nfe"])
 
 
@@ -336,3 +344,22 @@ def write_record(path: str | os.PathLike, record: dict) -> None:
     partial.write_text(json.dumps(record, indent=2) + "\n")
     os.replace(partial, path)
     print(f"wrote {path}")
+
+
+def pair_fd_teacher(cells: list[dict], features: list[torch.Tensor], reference: torch.Tensor, against: str) -> None:
+    """Add to each row its fd_teacher minus that of the row `against`, with a 95% interval that resamples both rows
+    and the reference together (`frechet_difference_interval`)."""
+    names = [row["sampler"] for row in cells]
+    if against not in names:
+        print(f"no row {against!r} at this M: fd_teacher is not paired", flush=True)
+        return
+    other = features[names.index(against)]
+    for row, own in zip(cells, features):
+        if row["sampler"] != against:
+            difference, interval = frechet_difference_interval(own, other, reference)
+            row["fd_teacher_paired"] = {"against": against, "difference": difference, "interval": interval}
+            print(
+                f"  fd_teacher {row['sampler']} minus {against}: {difference:+.4f} ({interval[0]:+.4f}, "
+                f"{interval[1]:+.4f})",
+                flush=True,
+            )

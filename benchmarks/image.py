@@ -25,6 +25,7 @@ from common import (
     keep_best_power,
     learned_values,
     merge_rows,
+    pair_fd_teacher,
     previous_results,
     spread_made,
     variant,
@@ -129,12 +130,14 @@ def main(args: argparse.Namespace) -> None:
     teacher_features, _ = classify(classifier, decode(reference_tokens))
     print(f"teacher reference samples (N={args.teacher_steps}) in {time.perf_counter() - start:.0f} s", flush=True)
     intervals: list[list[float]] = []  # fd_teacher's 95% interval of each metrics() call, in call order
+    feature_sets: list[torch.Tensor] = []  # the classifier features of each metrics() call, in call order
 
     def metrics(tokens: torch.LongTensor) -> dict[str, float]:
         images = decode(tokens)
         last_grids["latest"] = images[:10]
         features, _ = classify(classifier, images)
         intervals.append(frechet_interval(features, teacher_features))
+        feature_sets.append(features)
         return {
             **image_metrics(images, requested[: len(images)], classifier, reference_features),
             "fd_teacher": projected_frechet_distance(features, teacher_features),
@@ -194,11 +197,12 @@ def main(args: argparse.Namespace) -> None:
             )
         samplers.update({name: (scheduler, steps) for name, (scheduler, _, _) in distilled.items()})
         grids = {"teacher": teacher_grid} if teacher_grid is not None else {}  # an appending run keeps the teacher
-        cells = []
+        cells, first = [], len(feature_sets)
         for name, sampler in samplers.items():
             cells += compare_samplers(denoiser, {name: sampler}, metrics, args.samples, seq_len, args.eval_seed, BATCH)
             cells[-1]["fd_teacher_interval"] = intervals[-1]
             grids[name] = last_grids["latest"]
+        pair_fd_teacher(cells, feature_sets[first:], teacher_features, "lsd_plus")
         for row in cells:
             if row["sampler"] in distilled:
                 scheduler, seconds, summary = distilled[row["sampler"]]
@@ -231,7 +235,8 @@ def main(args: argparse.Namespace) -> None:
         }
         note = (
             f"fd_teacher against {args.samples} teacher samples on seeds from {args.teacher_reference_seed}, in the "
-            "classifier's features on their top 32 principal components, normal bootstrap 95% interval"
+            "classifier's features on their top 32 principal components, normal bootstrap 95% interval; "
+            "fd_teacher_paired: a row's fd_teacher minus lsd_plus's of the same run, resampled together"
         )
         write_results(args.output, "image", teacher, rows, {"distillation": settings, "metrics_note": note}, previous)
 

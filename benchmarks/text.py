@@ -45,6 +45,7 @@ from common import (
     keep_best_power,
     learned_values,
     merge_rows,
+    pair_fd_teacher,
     previous_results,
     spread_made,
     variant,
@@ -59,11 +60,7 @@ from lsd_schedulers import LSDDiscreteScheduler, MaskedDiffusionTransformer
 from lsd_schedulers.metrics import load_metric
 from lsd_schedulers.metrics.evaluation import compare_samplers, sample_in_batches
 from lsd_schedulers.metrics.judges import load_sentence_encoder, sentence_features
-from lsd_schedulers.metrics.sequences import (
-    frechet_difference_interval,
-    frechet_interval,
-    projected_frechet_distance,
-)
+from lsd_schedulers.metrics.sequences import frechet_interval, projected_frechet_distance
 from lsd_schedulers.models import AutocastDenoiser, NativeAdapter
 
 SAMPLERS = ("euler", "tweedie", "cosine", "power", "confidence", "spread", "jys", *DISTILLED)
@@ -308,25 +305,6 @@ def teacher_reference(args: argparse.Namespace, denoiser, baseline, seq_len: int
     save_file({"tokens": tokens.int()}, str(path), metadata=draw)
     print(f"teacher reference samples (N={args.teacher_steps}) in {time.perf_counter() - start:.0f} s: {path}")
     return tokens
-
-
-def pair_fd_teacher(cells: list[dict], features: list[torch.Tensor], reference: torch.Tensor, against: str) -> None:
-    """Add to each row its fd_teacher minus that of the row `against`, with a 95% interval that resamples both rows
-    and the reference together (`frechet_difference_interval`)."""
-    names = [row["sampler"] for row in cells]
-    if against not in names:
-        print(f"no row {against!r} at this M: fd_teacher is not paired", flush=True)
-        return
-    other = features[names.index(against)]
-    for row, own in zip(cells, features):
-        if row["sampler"] != against:
-            difference, interval = frechet_difference_interval(own, other, reference)
-            row["fd_teacher_paired"] = {"against": against, "difference": difference, "interval": interval}
-            print(
-                f"  fd_teacher {row['sampler']} minus {against}: {difference:+.4f} ({interval[0]:+.4f}, "
-                f"{interval[1]:+.4f})",
-                flush=True,
-            )
 
 
 def protocol_of(record: dict) -> dict:

@@ -47,6 +47,18 @@ def test_merge_rows_replaces_the_same_sampler_and_step_count_and_orders_by_step_
     ]
 
 
+def test_merge_rows_drops_a_pairing_with_a_replaced_row():
+    paired = {"against": "lsd_plus", "difference": -0.1, "interval": [-0.2, 0.0]}
+    rows = [
+        {"sampler": "lsd_plus", "nfe": 8},
+        {"sampler": "cosine", "nfe": 8, "fd_teacher_paired": paired},
+        {"sampler": "cosine", "nfe": 16, "fd_teacher_paired": paired},
+    ]
+    merged = merge_rows(rows, [{"sampler": "lsd_plus", "nfe": 8}])
+    assert "fd_teacher_paired" not in next(row for row in merged if row["nfe"] == 8 and row["sampler"] == "cosine")
+    assert merged[-1]["fd_teacher_paired"] == paired  # M = 16's lsd_plus was not replaced
+
+
 def test_previous_results_refuses_a_file_from_another_protocol(tmp_path):
     path = tmp_path / "result.json"
     assert previous_results(path, {"samples": 8}, lambda record: record["protocol"]) is None

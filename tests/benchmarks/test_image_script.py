@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from diffusers import VQModel
 
@@ -85,6 +86,13 @@ def test_image_benchmark_writes_rows_grids_and_report(tmp_path):
     assert record["teacher"]["metrics"]["fd_teacher"] > 0
     learned = next(row for row in record["rows"] if row["sampler"] == "lsd_plus")
     assert len(learned["timesteps"]) == 3 and "distill_seconds" in learned
+    # every other row's distance to the teacher, minus lsd_plus's, with the paired interval
+    for row in record["rows"]:
+        if row is not learned:
+            paired = row["fd_teacher_paired"]
+            expected = row["metrics"]["fd_teacher"] - learned["metrics"]["fd_teacher"]
+            assert paired["against"] == "lsd_plus" and paired["difference"] == pytest.approx(expected, abs=1e-9)
+            assert paired["interval"][0] <= paired["difference"] <= paired["interval"][1]
     # the baseline carries the token grid: the 2-D spread order samples the flattened grids
     assert "spread_2d" in {row["sampler"] for row in record["rows"]}
     assert learned["unmasking_order"] in ("random", "spread", "spread_2d") and "verified" in learned["search"]
