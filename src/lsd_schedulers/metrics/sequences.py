@@ -63,10 +63,14 @@ def frechet_interval(
         reference_rows = torch.randint(0, len(reference), (len(reference),), generator=generator)
         distances.append(projected_frechet_distance(features[rows], reference[reference_rows]))
     estimate = projected_frechet_distance(features, reference)
-    # estimate +- z_{(1 + level) / 2} * sd(bootstrap distances)
-    z = float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor((1 + level) / 2)))
-    spread = z * float(torch.tensor(distances, dtype=torch.float64).std())
+    spread = normal_half_width(distances, level)
     return [max(estimate - spread, 0.0), estimate + spread]
+
+
+def normal_half_width(bootstrap_values: list[float], level: float) -> float:
+    """The half-width of a normal bootstrap interval: z_{(1 + level) / 2} times the values' standard deviation."""
+    z = float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor((1 + level) / 2)))
+    return z * float(torch.tensor(bootstrap_values, dtype=torch.float64).std())
 
 
 def frechet_difference_interval(
@@ -104,9 +108,7 @@ def frechet_difference_interval(
             - projected_frechet_distance(other[rows], reference_rows)
         )
     estimate = projected_frechet_distance(features, reference) - projected_frechet_distance(other, reference)
-    # estimate +- z_{(1 + level) / 2} * sd(bootstrap differences)
-    z = float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor((1 + level) / 2)))
-    spread = z * float(torch.tensor(differences, dtype=torch.float64).std())
+    spread = normal_half_width(differences, level)
     return estimate, [estimate - spread, estimate + spread]
 
 
